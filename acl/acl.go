@@ -1,0 +1,108 @@
+// Package acl is egressd's policy: which tenant a connection belongs to and
+// where that tenant may go. It is pure: no network I/O, no logging, no clocks
+// beyond what callers pass in, so every decision can be table-tested and fuzzed.
+package acl
+
+import "net/netip"
+
+// Identity is who is calling, as far as the transport can tell. The proxy
+// fills LinkID/Client/LB from the PROXY protocol header once per connection;
+// Tenant is filled in by Policy.Decide.
+type Identity struct {
+	// LinkID is the Azure private endpoint LinkID from TLV 0xEE/0x01.
+	LinkID    uint32
+	HasLinkID bool
+	// Client is the original source from the PROXY header, or the socket
+	// peer when proxy_protocol is off (on purpose: then the socket is the identity).
+	Client netip.AddrPort
+	// LB is the socket peer: a PLS NAT address (or node address) behind Azure.
+	LB netip.AddrPort
+}
+
+// Credentials are proxy Basic credentials taken from Proxy-Authorization.
+// Present is false when the request carried none. Never log Password.
+type Credentials struct {
+	User, Password string
+	Present        bool
+}
+
+// Target is where a request wants to go, already parsed and normalised by the proxy.
+type Target struct {
+	// Scheme is "http" for absolute-form requests, "https" for CONNECT
+	// (and for requests seen inside an inspected tunnel).
+	Scheme string
+	// Host is a lower-case domain without trailing dot, or an IP literal in
+	// canonical form when Addr is valid.
+	Host string
+	Addr netip.Addr // valid when the target was given as an IP literal
+	Port uint16
+	// Method is the HTTP method, "CONNECT" for tunnels.
+	Method string
+	// Path is the request path when visible (plain HTTP or inspected TLS), else "".
+	Path string
+}
+
+// Action is what the proxy must do with a request.
+type Action uint8
+
+const (
+	// Deny is the zero value so an unset Decision fails closed.
+	Deny Action = iota
+	Allow
+	// AuthRequired asks the client for proxy credentials (407).
+	AuthRequired
+)
+
+func (a Action) String() string {
+	switch a {
+	case Allow:
+		return "allow"
+	case AuthRequired:
+		return "auth_required"
+	default:
+		return "deny"
+	}
+}
+
+// Reason says why a Decision came out as it did. It is a metric label, so
+// the set is closed.
+type Reason uint8
+
+const (
+	ReasonNone     Reason = iota // unset; treated as deny by the proxy
+	ReasonRule                   // a named rule matched (see Decision.Rule)
+	ReasonDefault                // no rule matched; the tenant's default applied
+	ReasonNoTenant               // no tenant recognised and no default_tenant
+	ReasonAuth                   // credentials missing or wrong
+	ReasonSSRF                   // destination address is internal and not explicitly allowed
+)
+
+func (r Reason) String() string {
+	switch r {
+	case ReasonRule:
+		return "rule"
+	case ReasonDefault:
+		return "default"
+	case ReasonNoTenant:
+		return "no-tenant"
+	case ReasonAuth:
+		return "auth"
+	case ReasonSSRF:
+		return "ssrf"
+	default:
+		return "none"
+	}
+}
+
+// Decision is the outcome of a policy evaluation. The zero value denies.
+type Decision struct {
+	Action Action
+	Reason Reason
+	// Tenant is the recognised tenant name, "" when none.
+	Tenant string
+	// Rule is the matched rule's name, "default", "ssrf", "no-tenant" or "auth".
+	Rule string
+	// WouldDeny is set in report-only mode: the policy denied but Action is
+	// Allow so traffic passes; the proxy logs decision "would_deny".
+	WouldDeny bool
+}
