@@ -1,6 +1,38 @@
 // Package acl is egressd's policy: which tenant a connection belongs to and
-// where that tenant may go. It is pure: no network I/O, no logging, no clocks
-// beyond what callers pass in, so every decision can be table-tested and fuzzed.
+// where that tenant may go. It is pure: no network I/O and no logging, so
+// every decision can be table-tested and fuzzed. The only clock is the
+// expiry of cached credential failures.
+//
+// # Tenant recognition
+//
+// Decide recognises a caller in this order; the first step that matches wins:
+//
+//  1. LinkID: a tenant listing Identity.LinkID, if its nat_cidrs are empty
+//     or contain Identity.LB (the PLS NAT address the connection came from).
+//  2. Credentials: the tenant of the Basic-auth user named.
+//  3. source_cidrs: the longest range containing Identity.Client, but only
+//     when the connection has no LinkID, because consumer VNets overlap and
+//     behind a private endpoint an address proves nothing.
+//  4. default_tenant.
+//
+// Otherwise the request is denied with ReasonNoTenant and rule "no-tenant".
+// Credentials never move a caller between tenants: when the network
+// identifies tenant A and the credentials name a user of tenant B the
+// request is denied with ReasonAuth. A tenant with require_auth answers
+// missing or wrong credentials with AuthRequired (407).
+//
+// # Rules
+//
+// A tenant's rules are tried in order and the first match wins; when none
+// matches, the tenant's default applies (deny unless "allow"). Domain
+// patterns never match an IP-literal target; cidrs match IP-literal targets
+// in Decide and the address actually dialed in CheckDial, the SSRF guard.
+//
+// # Report-only
+//
+// Global or per-tenant report_only turns rule and default denies into
+// Action Allow with WouldDeny. It does not soften auth failures, unknown
+// callers or the SSRF guard on internal addresses; see Decide and CheckDial.
 package acl
 
 import "net/netip"

@@ -1,0 +1,326 @@
+package acl
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Policy is a compiled, immutable Config. It is safe for concurrent use;
+// a reload builds a new Policy and swaps the pointer, so requests already
+// decided keep their Decision.
+type Policy struct {
+	tenants       []*tenant
+	byName        map[string]int32
+	linkIDs       map[uint32][]int32 // LinkID -> tenants claiming it (disjoint nat_cidrs)
+	sources       *prefixTable       // source_cidrs -> tenant, longest prefix wins
+	users         map[string]*user
+	defaultTenant int32 // -1: unknown callers are denied
+	reportOnly    bool
+	// salt keys the in-memory password digests of the credential cache so
+	// a memory dump does not hold plain SHA-256 of passwords.
+	salt [32]byte
+	now  func() time.Time
+}
+
+type tenant struct {
+	name         string
+	index        int32
+	natCIDRs     []netip.Prefix
+	requireAuth  bool
+	hasUsers     bool
+	defaultAllow bool
+	reportOnly   bool
+	limits       Limits
+	inspect      inspection
+
+	rules   []rule
+	domains *domainIndex // domain rules
+	cidrs   *prefixTable // CIDR rules
+	anyDest []int32      // rules without domains or cidrs: any destination
+
+	// authSlots bounds concurrent bcrypt verifications for this tenant, so
+	// guessing against one tenant's users cannot eat every core.
+	authSlots chan struct{}
+}
+
+type rule struct {
+	name    string
+	deny    bool
+	cidrs   []netip.Prefix
+	ports   []portRange
+	methods []string
+	schemes []string
+	paths   []string
+	// requestOnly is set when the rule constrains methods, schemes or
+	// paths, which are unknown when CheckDial runs.
+	requestOnly bool
+}
+
+type inspection struct {
+	bump     bool
+	bumpSet  *domainIndex // nil: bump every host not spliced
+	splice   *domainIndex
+	sniCheck SNIMode
+}
+
+// authSlotsPerTenant is how many bcrypt verifications (~50 ms each) one
+// tenant may run at once; more wait. Two keeps a guessing client to a
+// fraction of the machine while a legitimate burst still drains quickly.
+const authSlotsPerTenant = 2
+
+// Compile validates cfg, reads password files and builds the lookup
+// structures Decide uses. Errors from reading files carry the YAML path too.
+func Compile(cfg Config) (*Policy, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	p := &Policy{
+		byName:        make(map[string]int32, len(cfg.Tenants)),
+		linkIDs:       map[uint32][]int32{},
+		sources:       newPrefixTable(),
+		users:         map[string]*user{},
+		defaultTenant: -1,
+		reportOnly:    cfg.ReportOnly,
+		now:           time.Now,
+	}
+	if _, err := rand.Read(p.salt[:]); err != nil {
+		return nil, fmt.Errorf("compile: salt: %w", err)
+	}
+	var errs []error
+	for i, tc := range cfg.Tenants {
+		t, err := p.compileTenant(cfg, i, tc)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		p.tenants = append(p.tenants, t)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	if cfg.DefaultTenant != "" {
+		p.defaultTenant = p.byName[cfg.DefaultTenant]
+	}
+	return p, nil
+}
+
+func (p *Policy) compileTenant(cfg Config, i int, tc TenantConfig) (*tenant, error) {
+	idx := int32(i)
+	t := &tenant{
+		name:         tc.Name,
+		index:        idx,
+		natCIDRs:     mustPrefixes(tc.NATCIDRs),
+		requireAuth:  tc.RequireAuth,
+		hasUsers:     len(tc.Users) > 0,
+		defaultAllow: tc.Default == "allow",
+		reportOnly:   tc.ReportOnly,
+		limits:       compileLimits(tc.Limits),
+		inspect:      compileInspection(tc.TLSInspection),
+		domains:      newDomainIndex(),
+		cidrs:        newPrefixTable(),
+		authSlots:    make(chan struct{}, authSlotsPerTenant),
+	}
+	p.byName[tc.Name] = idx
+	for _, id := range tc.LinkIDs {
+		p.linkIDs[id] = append(p.linkIDs[id], idx)
+	}
+	for _, pr := range mustPrefixes(tc.SourceCIDRs) {
+		p.sources.add(pr, idx)
+	}
+	var errs []error
+	for j, uc := range tc.Users {
+		u, err := p.compileUser(uc, idx)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("tenants[%d].users[%d].password_file: %w", i, j, err))
+			continue
+		}
+		p.users[uc.Name] = u
+	}
+	for j, rc := range tc.Rules {
+		if rc.Ruleset != "" {
+			for k, sr := range cfg.Rulesets[rc.Ruleset] {
+				t.addRule(sr, fmt.Sprintf("rulesets.%s[%d]", rc.Ruleset, k))
+			}
+			continue
+		}
+		t.addRule(rc, fmt.Sprintf("tenants[%d].rules[%d]", i, j))
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return t, nil
+}
+
+// addRule compiles a validated rule; parse errors cannot happen here.
+func (t *tenant) addRule(rc RuleConfig, path string) {
+	id := int32(len(t.rules))
+	r := rule{
+		name:    rc.Name,
+		deny:    rc.Action == "deny",
+		cidrs:   mustPrefixes(rc.CIDRs),
+		schemes: rc.Schemes,
+		paths:   rc.Paths,
+	}
+	if r.name == "" {
+		r.name = path
+	}
+	for _, s := range rc.Ports {
+		pr, _ := parsePortRange(s)
+		r.ports = append(r.ports, pr)
+	}
+	for _, m := range rc.Methods {
+		r.methods = append(r.methods, strings.ToUpper(m))
+	}
+	r.requestOnly = len(r.methods)+len(r.schemes)+len(r.paths) > 0
+	t.rules = append(t.rules, r)
+
+	for _, d := range rc.Domains {
+		kind, name, _ := parseDomainPattern(d)
+		t.domains.add(kind, name, id)
+	}
+	for _, pr := range r.cidrs {
+		t.cidrs.add(pr, id)
+	}
+	if len(rc.Domains) == 0 && len(rc.CIDRs) == 0 {
+		t.anyDest = append(t.anyDest, id)
+	}
+}
+
+func (p *Policy) compileUser(uc UserConfig, tenant int32) (*user, error) {
+	u := &user{tenant: tenant, failures: map[[32]byte]time.Time{}}
+	if uc.BCrypt != "" {
+		u.hash = []byte(uc.BCrypt)
+		return u, nil
+	}
+	b, err := os.ReadFile(uc.PasswordFile)
+	if err != nil {
+		return nil, fmt.Errorf("read: %w", err)
+	}
+	b = bytes.TrimSuffix(b, []byte("\n"))
+	b = bytes.TrimSuffix(b, []byte("\r"))
+	if len(b) == 0 {
+		return nil, fmt.Errorf("%s: file is empty", uc.PasswordFile)
+	}
+	if _, err := bcrypt.Cost(b); err == nil {
+		u.hash = b
+		return u, nil
+	}
+	// A plain-text secret needs no slow hash: it never leaves the pod and
+	// there is no hash to crack offline; keep only a salted digest.
+	u.plain = true
+	u.digest = p.digest(string(b))
+	return u, nil
+}
+
+func compileLimits(l LimitsConfig) Limits {
+	out := Limits{MaxConnections: l.MaxConnections, Rate: l.Rate, Burst: l.Burst}
+	if out.Rate > 0 && out.Burst == 0 {
+		out.Burst = max(1, int(math.Ceil(out.Rate)))
+	}
+	return out
+}
+
+func compileInspection(c TLSInspectionConfig) inspection {
+	in := inspection{bump: c.Mode == "bump"}
+	switch c.SNICheck {
+	case "report":
+		in.sniCheck = SNIReport
+	case "off":
+		in.sniCheck = SNIOff
+	}
+	build := func(list []string) *domainIndex {
+		if len(list) == 0 {
+			return nil
+		}
+		d := newDomainIndex()
+		for _, s := range list {
+			kind, name, _ := parseDomainPattern(s)
+			d.add(kind, name, 0)
+		}
+		return d
+	}
+	in.bumpSet = build(c.Bump)
+	in.splice = build(c.Splice)
+	return in
+}
+
+// mustPrefixes parses prefixes Validate already accepted.
+func mustPrefixes(list []string) []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(list))
+	for _, s := range list {
+		if p, err := parsePrefix(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Tenants returns the configured tenant names in config order, the label
+// set for per-tenant metrics (plus "unknown").
+func (p *Policy) Tenants() []string {
+	names := make([]string, len(p.tenants))
+	for i, t := range p.tenants {
+		names[i] = t.name
+	}
+	return names
+}
+
+// Limits returns the tenant's fairness limits; unknown tenants get the zero
+// value (unlimited), since they are denied before limits matter.
+func (p *Policy) Limits(tenant string) Limits {
+	if t := p.tenant(tenant); t != nil {
+		return t.limits
+	}
+	return Limits{}
+}
+
+// Inspection says whether a tunnel from tenant to host (in ParseHost form)
+// is decrypted, and how strictly its SNI is checked. Splice wins over bump
+// so pinned clients can always be exempted; with mode bump and no bump
+// list every other host is inspected. Unknown tenants are never bumped.
+func (p *Policy) Inspection(tenant, host string) Inspection {
+	t := p.tenant(tenant)
+	if t == nil {
+		return Inspection{}
+	}
+	in := Inspection{SNICheck: t.inspect.sniCheck}
+	if !t.inspect.bump {
+		return in
+	}
+	_, addr, _ := parseHostFast(host)
+	isIP := addr.IsValid()
+	if !isIP && t.inspect.splice != nil && t.inspect.splice.contains(host) {
+		return in
+	}
+	if t.inspect.bumpSet != nil {
+		in.Bump = !isIP && t.inspect.bumpSet.contains(host)
+		return in
+	}
+	in.Bump = true
+	return in
+}
+
+// parseHostFast tells IP literals from names for hosts already in
+// ParseHost form, without allocating.
+func parseHostFast(host string) (string, netip.Addr, bool) {
+	if a, err := netip.ParseAddr(host); err == nil {
+		return host, a, true
+	}
+	return host, netip.Addr{}, false
+}
+
+func (p *Policy) tenant(name string) *tenant {
+	if i, ok := p.byName[name]; ok {
+		return p.tenants[i]
+	}
+	return nil
+}

@@ -1,0 +1,144 @@
+package acl
+
+// Config is the policy section of egressd's config file. internal/config
+// inlines it at the top level, so its keys are `tenants:`, `rulesets:`,
+// `default_tenant:` and `report_only:`.
+type Config struct {
+	Tenants []TenantConfig `yaml:"tenants"`
+	// Rulesets are named rule lists that tenants splice into their rules
+	// with `- ruleset: NAME`, e.g. the destinations AKS itself needs.
+	Rulesets map[string][]RuleConfig `yaml:"rulesets"`
+	// DefaultTenant receives callers no tenant recognises. Empty (the
+	// default) denies them with 403 and rule "no-tenant".
+	DefaultTenant string `yaml:"default_tenant"`
+	// ReportOnly turns every rule or default deny into an allowed request
+	// logged as would_deny. Default false.
+	ReportOnly bool `yaml:"report_only"`
+}
+
+// TenantConfig describes one consumer and where it may go.
+type TenantConfig struct {
+	// Name is the tenant's label in logs and metrics: letters, digits,
+	// '.', '_' and '-', at most 63 characters, not "unknown".
+	Name string `yaml:"name"`
+	// LinkIDs are the Azure private endpoint LinkIDs of this consumer.
+	LinkIDs []uint32 `yaml:"link_ids"`
+	// NATCIDRs, when set, scope LinkIDs to the PLS they arrive through: a
+	// LinkID only counts when the socket peer (Identity.LB) is inside one of
+	// these ranges, because LinkID uniqueness across PLSs is not documented.
+	NATCIDRs []string `yaml:"nat_cidrs"`
+	// SourceCIDRs match the PROXY-header client address, but only for
+	// connections without a LinkID: consumer VNets overlap, so behind a
+	// private endpoint an address proves nothing.
+	SourceCIDRs []string `yaml:"source_cidrs"`
+	// Users are Basic proxy credentials; each user belongs to this tenant only.
+	Users []UserConfig `yaml:"users"`
+	// RequireAuth makes credentials mandatory (407 without them). Default false.
+	RequireAuth bool `yaml:"require_auth"`
+	// Rules are evaluated in order; the first match wins.
+	Rules []RuleConfig `yaml:"rules"`
+	// Default is "deny" (the default) or "allow": what happens when no rule matches.
+	Default string `yaml:"default"`
+	// ReportOnly is the per-tenant form of Config.ReportOnly. Default false.
+	ReportOnly bool `yaml:"report_only"`
+	// Limits bound this tenant's share of the proxy. Zero values mean unlimited.
+	Limits LimitsConfig `yaml:"limits"`
+	// TLSInspection controls whether CONNECT tunnels are decrypted.
+	TLSInspection TLSInspectionConfig `yaml:"tls_inspection"`
+}
+
+// UserConfig is one Basic-auth user. Exactly one of BCrypt and PasswordFile is set.
+type UserConfig struct {
+	Name string `yaml:"name"`
+	// BCrypt is the bcrypt hash of the password ($2a$, $2b$ or $2y$).
+	BCrypt string `yaml:"bcrypt"`
+	// PasswordFile is read at Compile, typically a mounted Kubernetes Secret.
+	// One trailing newline (\n or \r\n) is removed. If the remaining content
+	// is a bcrypt hash it is used as one; otherwise it is the plain password.
+	PasswordFile string `yaml:"password_file"`
+}
+
+// LimitsConfig is the YAML form of Limits.
+type LimitsConfig struct {
+	// MaxConnections caps concurrent client connections and tunnels. 0 = unlimited.
+	MaxConnections int `yaml:"max_connections"`
+	// Rate is new requests plus tunnels per second (token bucket). 0 = unlimited.
+	Rate float64 `yaml:"rate"`
+	// Burst is the bucket size. Default: Rate rounded up, at least 1.
+	Burst int `yaml:"burst"`
+}
+
+// TLSInspectionConfig is the YAML form of a tenant's TLS inspection settings.
+type TLSInspectionConfig struct {
+	// Mode is "off" (the default) or "bump".
+	Mode string `yaml:"mode"`
+	// Bump lists the domains to inspect; empty means every domain not in Splice.
+	Bump []string `yaml:"bump"`
+	// Splice lists domains never inspected (certificate-pinning clients).
+	// It wins over Bump.
+	Splice []string `yaml:"splice"`
+	// SNICheck is "enforce" (default), "report" or "off": what to do when
+	// the TLS SNI disagrees with the CONNECT host.
+	SNICheck string `yaml:"sni_check"`
+}
+
+// RuleConfig is one rule, or a reference to a named ruleset.
+type RuleConfig struct {
+	// Name appears in decisions and logs. Default: the rule's YAML path,
+	// e.g. "tenants[0].rules[3]" or "rulesets.aks[1]".
+	Name string `yaml:"name"`
+	// Ruleset splices the named ruleset here; no other field may be set.
+	Ruleset string `yaml:"ruleset"`
+	// Action is "allow" (the default) or "deny".
+	Action string `yaml:"action"`
+	// Domains: "api.example.com" exact, "*.example.com" subdomains only,
+	// ".example.com" the domain and its subdomains (Squid), "*" any domain.
+	// Domains never match a target given as an IP literal.
+	Domains []string `yaml:"domains"`
+	// CIDRs match targets given as IP literals, and the address dialed
+	// (see Policy.CheckDial).
+	CIDRs []string `yaml:"cidrs"`
+	// Ports are "443" or ranges "8000-8100". Empty means any port.
+	Ports []string `yaml:"ports"`
+	// Methods are HTTP methods, CONNECT included. Empty means any.
+	Methods []string `yaml:"methods"`
+	// Schemes are "http" and/or "https". Empty means any.
+	Schemes []string `yaml:"schemes"`
+	// Paths are prefixes of the request path; a rule with paths only matches
+	// requests whose path is visible (plain HTTP or inspected TLS).
+	Paths []string `yaml:"paths"`
+}
+
+// Limits is a tenant's fairness budget. The zero value means unlimited.
+type Limits struct {
+	MaxConnections int
+	Rate           float64 // new requests and tunnels per second
+	Burst          int
+}
+
+// SNIMode says what to do when a tunnel's TLS SNI differs from its CONNECT host.
+type SNIMode uint8
+
+const (
+	// SNIEnforce is the zero value so an unset mode is the strict one.
+	SNIEnforce SNIMode = iota
+	SNIReport
+	SNIOff
+)
+
+func (m SNIMode) String() string {
+	switch m {
+	case SNIReport:
+		return "report"
+	case SNIOff:
+		return "off"
+	default:
+		return "enforce"
+	}
+}
+
+// Inspection is the TLS inspection verdict for one tenant and host.
+type Inspection struct {
+	Bump     bool
+	SNICheck SNIMode
+}

@@ -1,0 +1,167 @@
+package acl
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// Explain evaluates one request like Decide and says why, for
+// `egressd explain`. It never prints the password.
+func Explain(p *Policy, id Identity, cred Credentials, t Target) string {
+	var b strings.Builder
+	line := func(k, format string, args ...any) {
+		fmt.Fprintf(&b, "%-12s %s\n", k+":", fmt.Sprintf(format, args...))
+	}
+
+	idParts := []string{}
+	if id.HasLinkID {
+		idParts = append(idParts, fmt.Sprintf("link_id=%d", id.LinkID))
+	} else {
+		idParts = append(idParts, "link_id=none")
+	}
+	idParts = append(idParts, "client="+addrPortString(id.Client), "lb="+addrPortString(id.LB))
+	if cred.Present {
+		idParts = append(idParts, fmt.Sprintf("user=%q (password given)", cred.User))
+	} else {
+		idParts = append(idParts, "credentials=none")
+	}
+	line("identity", "%s", strings.Join(idParts, " "))
+	line("target", "%s", targetString(t))
+
+	ti, how := p.recognize(id, cred)
+	if ti < 0 {
+		line("tenant", "none (%s)", p.whyNoTenant(id, cred))
+	} else {
+		line("tenant", "%s (%s)", p.tenants[ti].name, p.whyTenant(ti, how, id, cred))
+	}
+
+	d := p.Decide(id, cred, t)
+	switch d.Reason {
+	case ReasonRule:
+		line("rule", "%s (%s)", d.Rule, ruleAction(p, ti, d.Rule))
+	case ReasonDefault:
+		def := "deny"
+		if p.tenants[ti].defaultAllow {
+			def = "allow"
+		}
+		line("rule", "default (no rule matched; tenant default is %s)", def)
+	default:
+		line("rule", "%s", d.Rule)
+	}
+	line("decision", "%s (reason %s)", decisionWord(d), d.Reason)
+
+	ro := "off"
+	if ti >= 0 {
+		switch {
+		case p.reportOnly && p.tenants[ti].reportOnly:
+			ro = "on (global and tenant)"
+		case p.reportOnly:
+			ro = "on (global)"
+		case p.tenants[ti].reportOnly:
+			ro = "on (tenant)"
+		}
+	}
+	line("report-only", "%s", ro)
+
+	switch {
+	case !t.Addr.IsValid():
+		line("ssrf", "checked at dial time on each resolved address")
+	case ti < 0 || d.Action != Allow:
+		line("ssrf", "not reached (request already refused)")
+	default:
+		dd := p.CheckDial(p.tenants[ti].name, t.Addr, t.Port)
+		_, rangeName, internal := internalPrefix(t.Addr)
+		switch {
+		case dd.Reason == ReasonRule:
+			what := "public address"
+			if internal {
+				what = "internal: " + rangeName
+			}
+			line("ssrf", "%s %s by rule %s (%s)", t.Addr, what, dd.Rule, decisionWord(dd))
+		case internal:
+			line("ssrf", "%s is internal (%s): deny; allow it with a rule whose cidrs name this range", t.Addr, rangeName)
+		default:
+			line("ssrf", "%s is a public address: allow", t.Addr)
+		}
+	}
+	return b.String()
+}
+
+func (p *Policy) whyTenant(ti int32, how via, id Identity, cred Credentials) string {
+	tn := p.tenants[ti]
+	switch how {
+	case viaLinkID:
+		if len(tn.natCIDRs) > 0 {
+			return fmt.Sprintf("link_id %d via nat_cidrs, load balancer %s", id.LinkID, id.LB.Addr())
+		}
+		return fmt.Sprintf("link_id %d", id.LinkID)
+	case viaUser:
+		return fmt.Sprintf("proxy user %q", cred.User)
+	case viaSource:
+		_, pr := p.sources.longest(id.Client.Addr().Unmap())
+		return fmt.Sprintf("source %s in source_cidrs %s", id.Client.Addr(), pr)
+	case viaDefault:
+		return "default_tenant: no link_id, user or source range matched"
+	}
+	return "?"
+}
+
+func (p *Policy) whyNoTenant(id Identity, cred Credentials) string {
+	var why []string
+	if id.HasLinkID {
+		if len(p.linkIDs[id.LinkID]) > 0 {
+			why = append(why, fmt.Sprintf("link_id %d is configured but load balancer %s is outside its tenants' nat_cidrs", id.LinkID, id.LB.Addr()))
+		} else {
+			why = append(why, fmt.Sprintf("link_id %d is not configured", id.LinkID))
+		}
+		why = append(why, "source_cidrs ignored because a link_id is present")
+	} else {
+		why = append(why, fmt.Sprintf("source %s is in no source_cidrs", id.Client.Addr()))
+	}
+	if cred.Present {
+		why = append(why, fmt.Sprintf("user %q is not configured", cred.User))
+	}
+	why = append(why, "no default_tenant")
+	return strings.Join(why, "; ")
+}
+
+func ruleAction(p *Policy, ti int32, name string) string {
+	if ti < 0 {
+		return ""
+	}
+	for _, r := range p.tenants[ti].rules {
+		if r.name == name {
+			if r.deny {
+				return "action deny"
+			}
+			return "action allow"
+		}
+	}
+	return ""
+}
+
+func decisionWord(d Decision) string {
+	if d.WouldDeny {
+		return "would_deny (allowed: report-only)"
+	}
+	return d.Action.String()
+}
+
+func targetString(t Target) string {
+	host := t.Host
+	if t.Addr.IsValid() && t.Addr.Is6() {
+		host = "[" + t.Addr.String() + "]"
+	} else if t.Addr.IsValid() {
+		host = t.Addr.String()
+	}
+	s := fmt.Sprintf("%s %s://%s:%d%s", t.Method, t.Scheme, host, t.Port, t.Path)
+	return strings.TrimSpace(s)
+}
+
+func addrPortString(ap netip.AddrPort) string {
+	if !ap.IsValid() {
+		return "none"
+	}
+	return ap.String()
+}
