@@ -1,0 +1,237 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/egressd/egressd/acl"
+	"github.com/egressd/egressd/internal/config"
+	"github.com/egressd/egressd/proxy"
+)
+
+// configPollInterval is how often the config file is re-read to notice a
+// change. Polling the path (rather than watching the inode) is what sees a
+// Kubernetes ConfigMap update, which swaps a symlink instead of writing.
+const configPollInterval = 2 * time.Second
+
+func serve(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "config file (default: the embedded development config)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, raw, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(cfg.Log.Level, stderr)
+	if err != nil {
+		return err
+	}
+	defer log.Sync()
+	if *path == "" {
+		log.Warn("running with the embedded development config (loopback only); pass -config FILE in production")
+	}
+	accessOut, closeAccess, err := openAccessOutput(cfg.Log.Output, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	defer closeAccess()
+
+	pol, err := acl.Compile(cfg.ACL)
+	if err != nil {
+		return err
+	}
+	srv, err := proxy.New(cfg.Proxy, proxy.Deps{
+		Log:          log,
+		AccessLog:    newAccessLogger(accessOut),
+		AccessWriter: accessOut,
+		LogFormat:    cfg.Log.Format,
+		Policy:       pol,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Proxy.Listen)
+	if err != nil {
+		return fmt.Errorf("listen proxy: %w", err)
+	}
+	adminLn, err := net.Listen("tcp", cfg.Admin.Listen)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("listen admin: %w", err)
+	}
+	admin := &http.Server{
+		Handler:           proxy.AdminHandler(srv.Ready, nil, cfg.Admin.Pprof),
+		ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog:          zap.NewStdLog(log),
+	}
+	go admin.Serve(adminLn)
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("egressd started",
+		zap.String("version", version),
+		zap.String("proxy", ln.Addr().String()),
+		zap.String("admin", adminLn.Addr().String()),
+		zap.String("proxy_protocol", string(cfg.Proxy.ProxyProtocol)),
+		zap.Strings("tenants", pol.Tenants()),
+		zap.String("config_hash", hash(raw)))
+
+	r := &reloader{path: *path, log: log, srv: srv, last: hash(raw), proxyCfg: cfg.Proxy}
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(signals)
+	poll := time.NewTicker(configPollInterval)
+	defer poll.Stop()
+	for {
+		select {
+		case err := <-serveErr:
+			admin.Close()
+			return err
+		case <-poll.C:
+			if *path != "" {
+				r.reload(false)
+			}
+		case sig := <-signals:
+			if sig == syscall.SIGHUP {
+				r.reload(true)
+				continue
+			}
+			return drain(log, srv, admin, cfg.Proxy.DrainTimeout, signals)
+		}
+	}
+}
+
+// drain fails readiness, stops accepting, and lets work in flight finish
+// within the deadline. A second signal exits at once.
+func drain(log *zap.Logger, srv *proxy.Server, admin *http.Server, timeout time.Duration, signals <-chan os.Signal) error {
+	log.Info("draining", zap.Duration("deadline", timeout), zap.Int64("connections", srv.OpenConnections()))
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- srv.Shutdown(ctx) }()
+	select {
+	case err := <-done:
+		admin.Close()
+		if errors.Is(err, context.DeadlineExceeded) {
+			log.Warn("drain deadline passed; remaining connections were closed")
+		}
+		log.Info("stopped")
+		return nil
+	case sig := <-signals:
+		admin.Close()
+		return fmt.Errorf("second signal (%s) during drain: exiting now", sig)
+	}
+}
+
+// reloader swaps the policy when the config file changes. An invalid file
+// is logged and counted, and the policy in force stays.
+type reloader struct {
+	path     string
+	log      *zap.Logger
+	srv      *proxy.Server
+	last     string
+	proxyCfg proxy.Config
+}
+
+func (r *reloader) reload(forced bool) {
+	if r.path == "" {
+		r.log.Info("reload requested, but the embedded config cannot change")
+		return
+	}
+	raw, err := os.ReadFile(r.path)
+	if err != nil {
+		r.log.Error("config reload failed: keeping the policy in force", zap.Error(err))
+		return
+	}
+	h := hash(raw)
+	if h == r.last && !forced {
+		return
+	}
+	r.last = h
+	cfg, err := config.Parse(raw, r.path)
+	var pol *acl.Policy
+	if err == nil {
+		pol, err = acl.Compile(cfg.ACL)
+	}
+	if err != nil {
+		r.log.Error("config reload failed: keeping the policy in force", zap.String("config_hash", h), zap.Error(err))
+		return
+	}
+	r.srv.SetPolicy(pol)
+	cfg.Proxy.SetDefaults()
+	r.log.Info("config reloaded", zap.String("config_hash", h), zap.Strings("tenants", pol.Tenants()))
+	if fmt.Sprint(cfg.Proxy) != fmt.Sprint(r.proxyCfg) {
+		r.log.Warn("proxy: section changed; listener settings take effect at the next restart")
+	}
+}
+
+func loadConfig(path string) (config.Config, []byte, error) {
+	if path == "" {
+		cfg, err := config.Default()
+		return cfg, config.DefaultYAML(), err
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return config.Config{}, nil, fmt.Errorf("read config: %w", err)
+	}
+	cfg, err := config.Parse(raw, path)
+	return cfg, raw, err
+}
+
+func hash(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}
+
+func newLogger(level string, w io.Writer) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, err
+	}
+	enc := zap.NewProductionEncoderConfig()
+	enc.TimeKey = "ts"
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.Lock(zapcore.AddSync(w)), lvl)
+	return zap.New(core), nil
+}
+
+// newAccessLogger writes one JSON object per line, unsampled: an access log
+// that drops lines under load is not an audit trail.
+func newAccessLogger(w io.Writer) *zap.Logger {
+	enc := zap.NewProductionEncoderConfig()
+	enc.TimeKey = "ts"
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	enc.LevelKey = ""
+	enc.CallerKey = ""
+	return zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.Lock(zapcore.AddSync(w)), zapcore.InfoLevel))
+}
+
+func openAccessOutput(out string, stdout, stderr io.Writer) (io.Writer, func(), error) {
+	switch out {
+	case "stdout":
+		return stdout, func() {}, nil
+	case "stderr":
+		return stderr, func() {}, nil
+	}
+	f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open access log: %w", err)
+	}
+	return f, func() { f.Close() }, nil
+}

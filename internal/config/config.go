@@ -1,0 +1,223 @@
+// Package config holds egressd's single typed configuration and its
+// loader. Sections live in the packages that own them (proxy.Config,
+// acl.Config, tlsinspect.Config); this package only decodes strictly,
+// fills defaults, validates, and points every error at its YAML line.
+package config
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/egressd/egressd/acl"
+	"github.com/egressd/egressd/proxy"
+	"github.com/egressd/egressd/tlsinspect"
+)
+
+// Config is the whole egressd config file.
+type Config struct {
+	Proxy proxy.Config `yaml:"proxy"`
+	Admin AdminConfig  `yaml:"admin"`
+	Log   LogConfig    `yaml:"log"`
+	// The policy keys (tenants, rulesets, default_tenant, report_only) sit
+	// at the top level: they are what operators edit most.
+	ACL acl.Config        `yaml:",inline"`
+	TLS tlsinspect.Config `yaml:"tls_inspection"`
+}
+
+// AdminConfig is the `admin:` section: probes, metrics and pprof, on a port
+// that never expects a PROXY header.
+type AdminConfig struct {
+	// Listen is the admin address. Default ":9090".
+	Listen string `yaml:"listen"`
+	// Pprof exposes /debug/pprof/ on the admin port. Default false.
+	Pprof bool `yaml:"pprof"`
+}
+
+// LogConfig is the `log:` section.
+type LogConfig struct {
+	// Format of the access log: json (default) or squid (Squid's native
+	// access.log line, for existing SIEM parsers).
+	Format string `yaml:"format"`
+	// Level of the event log: debug, info (default), warn, error.
+	Level string `yaml:"level"`
+	// Output of the access log: stdout (default), stderr, or a file path.
+	Output string `yaml:"output"`
+}
+
+//go:embed default.yaml
+var defaultYAML []byte
+
+// Default returns the embedded development config: loopback only, PROXY
+// header optional, one demo tenant that may reach loopback origins.
+func Default() (Config, error) { return Parse(defaultYAML, "embedded default config") }
+
+// DefaultYAML is the embedded development config's source text.
+func DefaultYAML() []byte { return bytes.Clone(defaultYAML) }
+
+// Load reads, decodes, defaults and validates the config file at path.
+// It does no network I/O.
+func Load(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(data, path)
+}
+
+// Parse is Load for bytes already read; name prefixes every message.
+func Parse(data []byte, name string) (Config, error) {
+	var cfg Config
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return cfg, fmt.Errorf("%s: %w", name, err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		if errors.Is(err, io.EOF) {
+			return cfg, fmt.Errorf("%s: config is empty", name)
+		}
+		return cfg, fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:\n  "))
+	}
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		return cfg, located(err, &root, name)
+	}
+	return cfg, nil
+}
+
+// SetDefaults fills every unset field with its documented default.
+func (c *Config) SetDefaults() {
+	c.Proxy.SetDefaults()
+	if c.Admin.Listen == "" {
+		c.Admin.Listen = ":9090"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "json"
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Output == "" {
+		c.Log.Output = "stdout"
+	}
+}
+
+// Validate checks every section; messages start with their YAML path.
+func (c *Config) Validate() error {
+	var errs []error
+	errs = append(errs, c.Proxy.Validate(), c.ACL.Validate())
+	if c.TLS.Enabled() || c.TLS.CAKey != "" {
+		errs = append(errs, c.TLS.Validate())
+	}
+	switch c.Log.Format {
+	case "json", "squid":
+	default:
+		errs = append(errs, fmt.Errorf("log.format: %q: must be json or squid", c.Log.Format))
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level: %q: must be debug, info, warn or error", c.Log.Level))
+	}
+	if c.Admin.Listen == c.Proxy.Listen {
+		errs = append(errs, fmt.Errorf("admin.listen: %q: must differ from proxy.listen (probes send no PROXY header)", c.Admin.Listen))
+	}
+	return errors.Join(errs...)
+}
+
+// located prefixes each joined error with file:line, found by walking the
+// YAML path the message starts with ("tenants[2].rules[0]: ...").
+func located(err error, root *yaml.Node, name string) error {
+	var list []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			if inner, ok := e.(interface{ Unwrap() []error }); ok {
+				list = append(list, inner.Unwrap()...)
+			} else {
+				list = append(list, e)
+			}
+		}
+	} else {
+		list = []error{err}
+	}
+	out := make([]error, 0, len(list))
+	for _, e := range list {
+		msg := e.Error()
+		path, _, _ := strings.Cut(msg, ":")
+		if line := lineOf(root, path); line > 0 {
+			out = append(out, fmt.Errorf("%s:%d: %w", name, line, e))
+		} else {
+			out = append(out, fmt.Errorf("%s: %w", name, e))
+		}
+	}
+	return errors.Join(out...)
+}
+
+// lineOf returns the line of the node at a dotted path with [i] indexes,
+// or of the deepest ancestor that exists (a missing key points at its parent).
+func lineOf(root *yaml.Node, path string) int {
+	n := root
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	line := 0
+	for _, seg := range splitPath(path) {
+		next := child(n, seg)
+		if next == nil {
+			break
+		}
+		n, line = next, next.Line
+	}
+	return line
+}
+
+func splitPath(p string) []string {
+	var segs []string
+	for _, part := range strings.Split(p, ".") {
+		for part != "" {
+			i := strings.IndexByte(part, '[')
+			if i < 0 {
+				segs = append(segs, part)
+				break
+			}
+			if i > 0 {
+				segs = append(segs, part[:i])
+			}
+			j := strings.IndexByte(part, ']')
+			if j < i {
+				return segs
+			}
+			segs = append(segs, part[i:j+1])
+			part = part[j+1:]
+		}
+	}
+	return segs
+}
+
+func child(n *yaml.Node, seg string) *yaml.Node {
+	if strings.HasPrefix(seg, "[") {
+		i, err := strconv.Atoi(strings.Trim(seg, "[]"))
+		if err != nil || n.Kind != yaml.SequenceNode || i < 0 || i >= len(n.Content) {
+			return nil
+		}
+		return n.Content[i]
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == seg {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}

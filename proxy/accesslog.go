@@ -1,0 +1,235 @@
+package proxy
+
+import (
+	"fmt"
+	"io"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/egressd/egressd/acl"
+)
+
+// Access log field names, in one place so the SIEM contract, `egressd
+// replay` and the tests agree.
+const (
+	fieldRequestID  = "request_id"
+	fieldTenant     = "tenant"
+	fieldLinkID     = "link_id"
+	fieldClient     = "client"
+	fieldLB         = "lb"
+	fieldKind       = "kind"
+	fieldMethod     = "method"
+	fieldScheme     = "scheme"
+	fieldHost       = "host"
+	fieldPort       = "port"
+	fieldPath       = "path"
+	fieldURL        = "url"
+	fieldDecision   = "decision"
+	fieldRule       = "rule"
+	fieldReason     = "reason"
+	fieldStatus     = "status"
+	fieldBytesUp    = "bytes_up"
+	fieldBytesDown  = "bytes_down"
+	fieldDurationMS = "duration_ms"
+	fieldUpstream   = "upstream"
+	fieldError      = "error"
+	fieldUser       = "user"
+)
+
+// entry is one access-log record: one per HTTP request, one per tunnel at
+// its close. It is filled along the request path and emitted once.
+type entry struct {
+	start    time.Time
+	reqID    string
+	id       acl.Identity
+	kind     string // "http" or "connect"
+	method   string
+	target   acl.Target
+	url      string
+	dec      acl.Decision
+	status   int
+	up, down int64
+	upstream netip.AddrPort
+	errText  string // short machine reason: "dns", "connect", "timeout", "smuggling", ...
+	user     string
+}
+
+// decisionLabel is the decision as logged and counted.
+func (e *entry) decisionLabel() string {
+	switch {
+	case e.dec.WouldDeny:
+		return "would_deny"
+	case e.dec.Action == acl.Allow:
+		return "allow"
+	case e.dec.Action == acl.AuthRequired:
+		return "auth_required"
+	case e.dec.Reason == acl.ReasonNone:
+		return "error" // refused before any policy ran (malformed request)
+	default:
+		return "deny"
+	}
+}
+
+func (e *entry) tenant() string {
+	if e.dec.Tenant != "" {
+		return e.dec.Tenant
+	}
+	return "unknown"
+}
+
+type accessLogger interface{ write(*entry) }
+
+type jsonAccess struct{ log *zap.Logger }
+
+func (j jsonAccess) write(e *entry) {
+	fields := make([]zap.Field, 0, 24)
+	fields = append(fields,
+		zap.String(fieldRequestID, e.reqID),
+		zap.String(fieldTenant, e.tenant()),
+	)
+	if e.id.HasLinkID {
+		fields = append(fields, zap.Uint32(fieldLinkID, e.id.LinkID))
+	}
+	fields = append(fields,
+		zap.String(fieldClient, addrPortString(e.id.Client)),
+		zap.String(fieldLB, addrPortString(e.id.LB)),
+		zap.String(fieldKind, e.kind),
+		zap.String(fieldMethod, e.method),
+		zap.String(fieldScheme, e.target.Scheme),
+		zap.String(fieldHost, e.target.Host),
+		zap.Uint16(fieldPort, e.target.Port),
+	)
+	if e.target.Path != "" {
+		fields = append(fields, zap.String(fieldPath, e.target.Path))
+	}
+	if e.url != "" {
+		fields = append(fields, zap.String(fieldURL, e.url))
+	}
+	fields = append(fields,
+		zap.String(fieldDecision, e.decisionLabel()),
+		zap.String(fieldRule, e.dec.Rule),
+		zap.String(fieldReason, e.dec.Reason.String()),
+		zap.Int(fieldStatus, e.status),
+		zap.Int64(fieldBytesUp, e.up),
+		zap.Int64(fieldBytesDown, e.down),
+		zap.Float64(fieldDurationMS, float64(time.Since(e.start).Microseconds())/1000),
+	)
+	if e.upstream.IsValid() {
+		fields = append(fields, zap.String(fieldUpstream, e.upstream.String()))
+	}
+	if e.errText != "" {
+		fields = append(fields, zap.String(fieldError, e.errText))
+	}
+	if e.user != "" {
+		fields = append(fields, zap.String(fieldUser, e.user))
+	}
+	j.log.Info("access", fields...)
+}
+
+// squidAccess writes Squid's native access.log format so existing SIEM
+// parsers keep working:
+//
+//	time.ms elapsed client code/status bytes method URL user hierarchy/peer type
+type squidAccess struct {
+	mu  sync.Mutex
+	w   io.Writer
+	buf []byte
+}
+
+func (s *squidAccess) write(e *entry) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.buf[:0]
+	now := time.Now()
+	b = strconv.AppendInt(b, now.Unix(), 10)
+	b = append(b, '.')
+	b = appendPadded(b, now.Nanosecond()/1e6, 3)
+	b = append(b, ' ')
+	el := strconv.FormatInt(time.Since(e.start).Milliseconds(), 10)
+	for i := len(el); i < 6; i++ {
+		b = append(b, ' ')
+	}
+	b = append(b, el...)
+	b = append(b, ' ')
+	b = append(b, clientIP(e.id)...)
+	b = append(b, ' ')
+	b = append(b, squidCode(e)...)
+	b = append(b, '/')
+	b = appendPadded(b, e.status, 3)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, e.down, 10)
+	b = append(b, ' ')
+	b = append(b, e.method...)
+	b = append(b, ' ')
+	if e.url != "" {
+		b = append(b, e.url...)
+	} else {
+		b = append(b, e.target.Host...)
+		b = append(b, ':')
+		b = strconv.AppendUint(b, uint64(e.target.Port), 10)
+	}
+	b = append(b, ' ')
+	if e.user != "" {
+		b = append(b, e.user...)
+	} else {
+		b = append(b, '-')
+	}
+	if e.upstream.IsValid() {
+		b = append(b, " HIER_DIRECT/"...)
+		b = append(b, e.upstream.Addr().String()...)
+	} else {
+		b = append(b, " HIER_NONE/-"...)
+	}
+	b = append(b, " -\n"...)
+	s.buf = b
+	s.w.Write(b)
+}
+
+func squidCode(e *entry) string {
+	switch {
+	case e.dec.Action != acl.Allow:
+		return "TCP_DENIED"
+	case e.kind == "connect":
+		return "TCP_TUNNEL"
+	case e.status == 0 || e.status >= 500:
+		return "TCP_MISS_ABORTED"
+	default:
+		return "TCP_MISS"
+	}
+}
+
+func clientIP(id acl.Identity) string {
+	if id.Client.IsValid() {
+		return id.Client.Addr().String()
+	}
+	return "-"
+}
+
+func appendPadded(b []byte, v, width int) []byte {
+	s := strconv.Itoa(v)
+	for i := len(s); i < width; i++ {
+		b = append(b, '0')
+	}
+	return append(b, s...)
+}
+
+func addrPortString(ap netip.AddrPort) string {
+	if !ap.IsValid() {
+		return ""
+	}
+	return ap.String()
+}
+
+func newAccessLogger(format string, log *zap.Logger, w io.Writer) (accessLogger, error) {
+	switch format {
+	case "", "json":
+		return jsonAccess{log: log}, nil
+	case "squid":
+		return &squidAccess{w: w}, nil
+	}
+	return nil, fmt.Errorf("log.format %q: must be json or squid", format)
+}

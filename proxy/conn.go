@@ -1,0 +1,257 @@
+package proxy
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/egressd/egressd/acl"
+)
+
+// Connection states, for drain: only an idle connection may be closed
+// under a client's feet, and only between requests.
+const (
+	stateActive int32 = iota
+	stateIdle
+	stateClosed
+	stateTunnel
+)
+
+type clientConn struct {
+	s     *Server
+	raw   net.Conn
+	br    *bufio.Reader
+	bw    *bufio.Writer
+	id    acl.Identity
+	state atomic.Int32
+	req   request
+	resp  head
+	// closeAfter is set when this request leaves the connection unusable
+	// (an unread body, a close-delimited response); upgraded when it
+	// became a tunnel.
+	closeAfter bool
+	upgraded   bool
+}
+
+var (
+	readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+	writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4096) }}
+)
+
+func (s *Server) serveConn(raw net.Conn) {
+	c := &clientConn{s: s, raw: raw}
+	s.track(c, true)
+	s.metrics.ConnOpened()
+	defer func() {
+		if v := recover(); v != nil {
+			// A bug on one connection must not take every tenant down.
+			s.log.Error("panic serving connection", zap.Any("panic", v), zap.ByteString("stack", debug.Stack()))
+		}
+		c.raw.Close()
+		c.release()
+		s.track(c, false)
+		s.metrics.ConnClosed()
+		s.open.Add(-1)
+		s.wg.Done()
+	}()
+	if tc, ok := raw.(*net.TCPConn); ok {
+		tc.SetKeepAliveConfig(keepAlive(s.cfg.TCPKeepAlive))
+	}
+	c.br = readerPool.Get().(*bufio.Reader)
+	c.br.Reset(raw)
+	c.bw = writerPool.Get().(*bufio.Writer)
+	c.bw.Reset(raw)
+
+	peer := addrPortOf(raw.RemoteAddr())
+	raw.SetReadDeadline(time.Now().Add(s.cfg.ProxyHeaderTimeout))
+	id, probe, outcome := s.readIdentity(c.br, peer)
+	s.metrics.ProxyHeader(outcome)
+	switch outcome {
+	case headerUntrusted, headerMissing, headerMalformed, headerTimeout:
+		s.log.Debug("connection refused at PROXY header", zap.String("outcome", outcome), zap.Stringer(fieldLB, peer))
+		return
+	}
+	if probe {
+		c.answerProbe()
+		return
+	}
+	c.id = id
+	c.serve()
+}
+
+// answerProbe replies to a load balancer health probe. A TCP probe sends
+// nothing and closes; an HTTP probe gets a tiny response. While draining
+// the answer is 503 so the load balancer stops sending new flows here.
+func (c *clientConn) answerProbe() {
+	c.raw.SetReadDeadline(time.Now().Add(c.s.cfg.ReadHeaderTimeout))
+	if err := readHead(c.br, &c.req.h, c.s.cfg.MaxHeaderBytes); err != nil {
+		return
+	}
+	status := "200 OK"
+	if c.s.draining.Load() {
+		status = "503 Service Unavailable"
+	}
+	c.bw.WriteString("HTTP/1.1 " + status + "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+	c.bw.Flush()
+}
+
+// serve is the request loop of one client connection.
+func (c *clientConn) serve() {
+	s := c.s
+	for {
+		c.state.Store(stateIdle)
+		if s.draining.Load() {
+			return
+		}
+		c.raw.SetReadDeadline(time.Now().Add(s.cfg.ClientIdleTimeout))
+		if _, err := c.br.Peek(1); err != nil {
+			return
+		}
+		if !c.state.CompareAndSwap(stateIdle, stateActive) {
+			return // closed by a drain while we waited
+		}
+		c.raw.SetReadDeadline(time.Now().Add(s.cfg.ReadHeaderTimeout))
+		err := readHead(c.br, &c.req.h, s.cfg.MaxHeaderBytes)
+		if err == nil {
+			err = parseRequest(&c.req)
+		}
+		if err != nil {
+			c.refuse(err)
+			return
+		}
+		c.raw.SetReadDeadline(time.Time{})
+		if !c.handle() {
+			return
+		}
+	}
+}
+
+// refuse answers a request that could not be parsed and closes: after a
+// framing error nothing later on this connection can be trusted.
+func (c *clientConn) refuse(err error) {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || isTimeout(err) || errors.Is(err, net.ErrClosed) {
+		return
+	}
+	e := entry{start: time.Now(), reqID: c.s.newRequestID(), id: c.id, kind: "http", method: c.req.method}
+	status, reason := statusFor(err)
+	e.status, e.errText = status, reason
+	writeStatus(c.bw, status, reason, err.Error(), e.reqID, true)
+	c.s.finish(&e)
+}
+
+// handle serves one parsed request; it reports whether the connection may
+// carry another.
+func (c *clientConn) handle() bool {
+	s, r := c.s, &c.req
+	c.closeAfter = false
+	e := entry{start: time.Now(), reqID: s.newRequestID(), id: c.id, method: r.method, target: r.target, kind: "http"}
+	if r.method == "CONNECT" {
+		e.kind = "connect"
+	} else {
+		e.url = absoluteURL(r)
+	}
+	defer s.finish(&e)
+	hasBody := r.chunked || r.contentLength > 0
+	keep := !r.wantsClose && !hasBody
+
+	e.dec = s.currentPolicy().Decide(c.id, r.creds, r.target)
+	if r.creds.Present && e.dec.Reason != acl.ReasonAuth {
+		e.user = r.creds.User
+	}
+	switch e.dec.Action {
+	case acl.AuthRequired:
+		e.status, e.errText = 407, "auth"
+		s.metrics.AuthFailed(e.dec.Tenant)
+		writeStatus(c.bw, 407, "auth", "proxy authentication required", e.reqID, !keep,
+			"Proxy-Authenticate", `Basic realm="egressd"`)
+		return keep
+	case acl.Allow:
+	default:
+		e.status, e.errText = 403, "acl"
+		writeStatus(c.bw, 403, "acl", denyDetail(e.dec, r.target), e.reqID, !keep,
+			"X-Proxy-Deny-Reason", e.dec.Reason.String())
+		return keep
+	}
+	release, ok := s.limits.acquire(e.dec.Tenant, s.currentPolicy().Limits(e.dec.Tenant))
+	if !ok {
+		status := 429
+		if r.method == "CONNECT" {
+			status = 503
+		}
+		e.status, e.errText = status, "limit"
+		s.metrics.LimitRejected("tenant", e.dec.Tenant)
+		writeStatus(c.bw, status, "limit", "tenant "+e.dec.Tenant+" is over its request budget", e.reqID, !keep, "Retry-After", "1")
+		return keep
+	}
+	defer release()
+	if r.method == "CONNECT" {
+		c.connect(&e)
+		return false
+	}
+	return c.forward(&e)
+}
+
+func denyDetail(d acl.Decision, t acl.Target) string {
+	tenant := d.Tenant
+	if tenant == "" {
+		tenant = "unknown"
+	}
+	return "tenant " + tenant + " may not reach " + t.Host + ":" + strconv.Itoa(int(t.Port)) + " (rule " + d.Rule + ")"
+}
+
+func absoluteURL(r *request) string {
+	b := make([]byte, 0, len(r.target.Scheme)+3+len(r.authority)+len(r.path)+1)
+	b = append(b, r.target.Scheme...)
+	b = append(b, "://"...)
+	b = append(b, r.authority...)
+	if len(r.path) == 0 || r.path[0] != '/' {
+		b = append(b, '/')
+	}
+	b = append(b, r.path...)
+	return string(b)
+}
+
+// finish writes the access log line and counts the request; it runs
+// exactly once per request or tunnel, whatever path ended it.
+func (s *Server) finish(e *entry) {
+	s.access.write(e)
+	s.metrics.Request(e)
+}
+
+// release returns the pooled buffers; after a tunnel starts they are
+// returned early so an idle tunnel holds no user-space buffers.
+func (c *clientConn) release() {
+	if c.br != nil {
+		c.br.Reset(nil)
+		readerPool.Put(c.br)
+		c.br = nil
+	}
+	if c.bw != nil {
+		c.bw.Reset(nil)
+		writerPool.Put(c.bw)
+		c.bw = nil
+	}
+}
+
+func (c *clientConn) forceClose() {
+	c.state.Store(stateClosed)
+	c.raw.Close()
+}
+
+func addrPortOf(a net.Addr) netip.AddrPort {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		ap := ta.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap
+}

@@ -1,0 +1,37 @@
+package proxy
+
+import (
+	"context"
+	"net/netip"
+	"time"
+
+	"github.com/egressd/egressd/acl"
+)
+
+// connect serves a CONNECT request: dial first, answer 200 only once the
+// upstream is there, then tunnel until both sides are done.
+func (c *clientConn) connect(e *entry) {
+	s, r := c.s, &c.req
+	tenant := e.dec.Tenant
+	pol := s.currentPolicy()
+	check := func(ip netip.Addr) acl.Decision { return pol.CheckDial(tenant, ip, r.target.Port) }
+	up, ap, err := s.dialer.dialTarget(context.Background(), r.target, check)
+	if err != nil {
+		c.failRequest(e, err, false)
+		return
+	}
+	e.upstream = ap
+	c.bw.WriteString("HTTP/1.1 200 Connection established\r\n\r\n")
+	if err := c.bw.Flush(); err != nil {
+		up.Close()
+		return
+	}
+	e.status = 200
+	c.state.Store(stateTunnel)
+	s.metrics.TunnelOpened(tenant)
+	defer s.metrics.TunnelClosed(tenant)
+	pending := bufferedBytes(c.br)
+	c.release()
+	c.raw.SetDeadline(time.Time{})
+	e.up, e.down = s.runTunnel(c.raw, up, pending, nil)
+}

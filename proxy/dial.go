@@ -1,0 +1,184 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/egressd/egressd/acl"
+)
+
+// Resolver is the part of *net.Resolver the dialer uses; tests inject their own
+// so no test ever asks real DNS.
+type Resolver interface {
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+}
+
+// DialFunc dials one already-checked IP:port.
+type DialFunc func(ctx context.Context, network, address string) (net.Conn, error)
+
+// dialer is the single path to upstreams for both plain HTTP and CONNECT:
+// resolve once, check every answer, then dial only addresses that passed.
+// Dialing the checked IP (never the name) is what defeats DNS rebinding.
+type dialer struct {
+	resolver Resolver
+	dial     DialFunc
+	timeout  time.Duration
+	observe  func(dns, connect time.Duration, err error)
+}
+
+// DialError says which step of reaching an upstream failed.
+type DialError struct {
+	Step     string // "dns", "ssrf", "connect"
+	Host     string
+	Decision acl.Decision // for Step "ssrf": the policy verdict
+	Err      error
+}
+
+func (e *DialError) Error() string {
+	if e.Step == "ssrf" {
+		return fmt.Sprintf("dial %s: destination address not allowed (%s)", e.Host, e.Err)
+	}
+	return fmt.Sprintf("%s %s: %v", e.Step, e.Host, e.Err)
+}
+
+func (e *DialError) Unwrap() error { return e.Err }
+
+// happyEyeballsDelay is the RFC 8305 §5 "connection attempt delay" that
+// net.Dialer also uses before racing the other address family.
+const happyEyeballsDelay = 300 * time.Millisecond
+
+func (d *dialer) dialTarget(ctx context.Context, t acl.Target, check func(netip.Addr) acl.Decision) (net.Conn, netip.AddrPort, error) {
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	start := time.Now()
+	addrs := []netip.Addr{t.Addr}
+	if !t.Addr.IsValid() {
+		var err error
+		addrs, err = d.resolver.LookupNetIP(ctx, "ip", t.Host)
+		if err == nil && len(addrs) == 0 {
+			err = errors.New("no addresses")
+		}
+		if err != nil {
+			d.report(time.Since(start), 0, err)
+			return nil, netip.AddrPort{}, &DialError{Step: "dns", Host: t.Host, Err: err}
+		}
+	}
+	dnsDone := time.Now()
+	// Any internal answer refuses the whole name: a mix of public and
+	// private answers is the shape of a rebinding attempt.
+	for i, a := range addrs {
+		a = a.Unmap()
+		addrs[i] = a
+		if dec := check(a); dec.Action != acl.Allow {
+			err := &DialError{Step: "ssrf", Host: t.Host, Decision: dec, Err: fmt.Errorf("%s is %s", a, dec.Rule)}
+			d.report(dnsDone.Sub(start), 0, err)
+			return nil, netip.AddrPort{}, err
+		}
+	}
+	conn, ap, err := d.race(ctx, addrs, t.Port)
+	d.report(dnsDone.Sub(start), time.Since(dnsDone), err)
+	if err != nil {
+		return nil, netip.AddrPort{}, &DialError{Step: "connect", Host: t.Host, Err: err}
+	}
+	return conn, ap, nil
+}
+
+func (d *dialer) report(dns, connect time.Duration, err error) {
+	if d.observe != nil {
+		d.observe(dns, connect, err)
+	}
+}
+
+// race dials the first address family in order and, after a short delay,
+// the other family in parallel, the way net.Dialer does for a host name.
+func (d *dialer) race(ctx context.Context, addrs []netip.Addr, port uint16) (net.Conn, netip.AddrPort, error) {
+	var primary, fallback []netip.Addr
+	for _, a := range addrs {
+		if a.Is4() == addrs[0].Is4() {
+			primary = append(primary, a)
+		} else {
+			fallback = append(fallback, a)
+		}
+	}
+	if len(fallback) == 0 {
+		return d.serial(ctx, primary, port)
+	}
+	type result struct {
+		c   net.Conn
+		ap  netip.AddrPort
+		err error
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make(chan result, 2)
+	run := func(list []netip.Addr) {
+		c, ap, err := d.serial(ctx, list, port)
+		results <- result{c, ap, err}
+	}
+	go run(primary)
+	timer := time.NewTimer(happyEyeballsDelay)
+	defer timer.Stop()
+	var firstErr error
+	pending, fallbackStarted := 1, false
+	for {
+		select {
+		case <-timer.C:
+			if !fallbackStarted {
+				fallbackStarted = true
+				pending++
+				go run(fallback)
+			}
+		case r := <-results:
+			pending--
+			if r.err == nil {
+				cancel()
+				// The slower racer may still succeed; close it when it lands.
+				if pending > 0 {
+					go func() {
+						if late := <-results; late.c != nil {
+							late.c.Close()
+						}
+					}()
+				}
+				return r.c, r.ap, nil
+			}
+			if firstErr == nil {
+				firstErr = r.err
+			}
+			if !fallbackStarted {
+				fallbackStarted = true
+				pending++
+				go run(fallback)
+			} else if pending == 0 {
+				return nil, netip.AddrPort{}, firstErr
+			}
+		}
+	}
+}
+
+func (d *dialer) serial(ctx context.Context, addrs []netip.Addr, port uint16) (net.Conn, netip.AddrPort, error) {
+	var firstErr error
+	for _, a := range addrs {
+		ap := netip.AddrPortFrom(a, port)
+		c, err := d.dial(ctx, "tcp", ap.String())
+		if err == nil {
+			return c, ap, nil
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, netip.AddrPort{}, firstErr
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+}

@@ -1,0 +1,105 @@
+package proxy
+
+import (
+	"bufio"
+	"errors"
+	"net/netip"
+
+	proxyproto "github.com/pires/go-proxyproto"
+	"github.com/pires/go-proxyproto/tlvparse"
+
+	"github.com/egressd/egressd/acl"
+)
+
+// Header outcomes, used as the metric label and in debug logs.
+const (
+	headerOK        = "ok"
+	headerLocal     = "local" // LOCAL command or address-less: a load balancer probe
+	headerMissing   = "missing"
+	headerMalformed = "malformed"
+	headerUntrusted = "untrusted"
+	headerTimeout   = "timeout"
+	headerNone      = "none" // proxy_protocol optional/off and no header sent
+)
+
+var errBadAzureTLV = errors.New("proxy: malformed Azure private endpoint TLV")
+
+// readIdentity reads the PROXY header (if the mode wants one) from br and
+// returns the caller's identity. probe is true for LOCAL or address-less
+// headers: Azure's load balancer probes send exactly that, and they carry
+// no client, so they are answered and never counted as tenant traffic.
+func (s *Server) readIdentity(br *bufio.Reader, peer netip.AddrPort) (id acl.Identity, probe bool, outcome string) {
+	id = acl.Identity{Client: peer, LB: peer}
+	mode := s.cfg.ProxyProtocol
+	if mode == PPOff {
+		return id, false, headerNone
+	}
+	trusted := s.cfg.isTrusted(peer.Addr())
+	if mode == PPRequired && !trusted {
+		// Closed before a single byte is read: an untrusted peer must not
+		// be able to make us parse anything.
+		return id, false, headerUntrusted
+	}
+	h, err := proxyproto.Read(br)
+	switch {
+	case errors.Is(err, proxyproto.ErrNoProxyProtocol):
+		if mode == PPRequired {
+			return id, false, headerMissing
+		}
+		return id, false, headerNone
+	case err != nil:
+		if isTimeout(err) {
+			return id, false, headerTimeout
+		}
+		return id, false, headerMalformed
+	case !trusted:
+		return id, false, headerUntrusted
+	}
+	id, probe, err = identityFromHeader(h, peer)
+	switch {
+	case err != nil:
+		return id, false, headerMalformed
+	case probe:
+		return id, true, headerLocal
+	}
+	return id, false, headerOK
+}
+
+// identityFromHeader turns a parsed PROXY header into an Identity.
+func identityFromHeader(h *proxyproto.Header, lb netip.AddrPort) (acl.Identity, bool, error) {
+	id := acl.Identity{LB: lb}
+	if h.Command.IsLocal() {
+		return id, true, nil
+	}
+	src, _, ok := h.TCPAddrs()
+	if !ok {
+		return id, true, nil // AF_UNSPEC/UDP/unix: nothing to identify
+	}
+	id.Client = src.AddrPort()
+	id.Client = netip.AddrPortFrom(id.Client.Addr().Unmap(), id.Client.Port())
+	tlvs, err := h.TLVs()
+	if err != nil {
+		return id, false, err
+	}
+	linkID, found, err := findLinkID(tlvs)
+	if err != nil {
+		return id, false, err
+	}
+	id.LinkID, id.HasLinkID = linkID, found
+	return id, false, nil
+}
+
+// findLinkID returns the Azure LinkID (TLV 0xEE, subtype 0x01, uint32 LE).
+// A TLV that claims the LinkID subtype but has the wrong length is an error,
+// not "no LinkID": silently dropping it would let a broken header fall
+// through to weaker identification by source address.
+func findLinkID(tlvs []proxyproto.TLV) (uint32, bool, error) {
+	for _, t := range tlvs {
+		if t.Type == tlvparse.PP2_TYPE_AZURE && len(t.Value) > 0 &&
+			t.Value[0] == tlvparse.PP2_SUBTYPE_AZURE_PRIVATEENDPOINT_LINKID && len(t.Value) != 5 {
+			return 0, false, errBadAzureTLV
+		}
+	}
+	id, ok := tlvparse.FindAzurePrivateEndpointLinkID(tlvs)
+	return id, ok, nil
+}

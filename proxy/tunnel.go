@@ -1,0 +1,177 @@
+package proxy
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// spliceChunk bounds one splice call so the idle deadline and byte counts
+// are refreshed regularly on a long transfer.
+const spliceChunk = 1 << 20
+
+// tunnel copies bytes both ways between a client and an upstream until
+// both sides are done. One direction runs on the caller's goroutine, so a
+// tunnel costs one extra goroutine, and no user-space buffer while idle.
+type tunnel struct {
+	idle     time.Duration
+	lastIO   atomic.Int64 // unix nanos of the last byte either way
+	failOnce sync.Once
+	a, b     net.Conn
+}
+
+// run starts the tunnel between client and upstream. pendingUp and
+// pendingDown are bytes already read into user space (after the CONNECT
+// head, or after a 101 response) that must go out first.
+func (s *Server) runTunnel(client, upstream net.Conn, pendingUp, pendingDown []byte) (up, down int64) {
+	t := &tunnel{idle: s.cfg.TunnelIdleTimeout, a: client, b: upstream}
+	t.touch()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer s.recoverTunnel(t)
+		down = t.pipe(client, upstream, pendingDown)
+	}()
+	func() {
+		defer s.recoverTunnel(t)
+		up = t.pipe(upstream, client, pendingUp)
+	}()
+	wg.Wait()
+	upstream.Close()
+	return up, down
+}
+
+func (s *Server) recoverTunnel(t *tunnel) {
+	if v := recover(); v != nil {
+		s.log.Error("panic in tunnel copy", zap.Any("panic", v), zap.ByteString("stack", debug.Stack()))
+		t.fail()
+	}
+}
+
+func (t *tunnel) touch() { t.lastIO.Store(time.Now().UnixNano()) }
+
+// fail closes both legs so the other direction stops too.
+func (t *tunnel) fail() {
+	t.failOnce.Do(func() {
+		t.a.Close()
+		t.b.Close()
+	})
+}
+
+func (t *tunnel) idleFor() time.Duration {
+	return time.Duration(time.Now().UnixNano() - t.lastIO.Load())
+}
+
+// pipe copies src to dst until EOF, then half-closes dst so the peer sees
+// the EOF while the other direction keeps flowing. Between plain TCP
+// sockets the copy is a splice: bytes never enter user space.
+func (t *tunnel) pipe(dst, src net.Conn, pending []byte) int64 {
+	var total int64
+	if len(pending) > 0 {
+		n, err := dst.Write(pending)
+		total += int64(n)
+		if err != nil {
+			t.fail()
+			return total
+		}
+	}
+	srcTCP, sok := src.(*net.TCPConn)
+	dstTCP, dok := dst.(*net.TCPConn)
+	lr := &io.LimitedReader{}
+	var bufp *[]byte
+	for {
+		if t.idle > 0 {
+			src.SetReadDeadline(time.Now().Add(t.idle))
+		}
+		var n int64
+		var err error
+		if sok && dok {
+			// Wait for data before splicing: a splice blocked on an idle
+			// socket would pin a kernel pipe (two descriptors) per tunnel.
+			if err = waitReadable(srcTCP); err == nil {
+				lr.R, lr.N = srcTCP, spliceChunk
+				n, err = io.Copy(dstTCP, lr)
+				if err == nil && lr.N > 0 {
+					err = io.EOF
+				}
+			}
+		} else {
+			if bufp == nil {
+				bufp = copyBufPool.Get().(*[]byte)
+				defer copyBufPool.Put(bufp)
+			}
+			var nr int
+			nr, err = src.Read(*bufp)
+			if nr > 0 {
+				nw, werr := dst.Write((*bufp)[:nr])
+				n = int64(nw)
+				if werr != nil {
+					err = werr
+				}
+			}
+		}
+		total += n
+		if n > 0 {
+			t.touch()
+		}
+		switch {
+		case err == nil:
+			continue
+		case errors.Is(err, io.EOF):
+			closeWrite(dst)
+			return total
+		case isTimeout(err) && t.idleFor() < t.idle:
+			continue // the other direction is busy; this one may idle
+		default:
+			t.fail()
+			return total
+		}
+	}
+}
+
+type closeWriter interface{ CloseWrite() error }
+
+func closeWrite(c net.Conn) {
+	if cw, ok := c.(closeWriter); ok {
+		cw.CloseWrite()
+		return
+	}
+	c.Close()
+}
+
+// waitReadable parks until c has data, EOF or an error, without reading.
+func waitReadable(c *net.TCPConn) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	return rc.Read(func(fd uintptr) bool {
+		var b [1]byte
+		_, _, e := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		// EAGAIN: nothing yet, let the poller wait. Anything else (data,
+		// EOF, an error) is for the real read to report.
+		return !errors.Is(e, syscall.EAGAIN)
+	})
+}
+
+// bufferedBytes takes what br already holds so it can be sent ahead of a
+// raw copy; br is empty afterwards.
+func bufferedBytes(br *bufio.Reader) []byte {
+	n := br.Buffered()
+	if n == 0 {
+		return nil
+	}
+	b, _ := br.Peek(n)
+	out := append([]byte(nil), b...)
+	br.Discard(n)
+	return out
+}
