@@ -9,7 +9,7 @@ type Metrics = any
 // request path reads as mechanism and every metric call site is one line.
 type observer struct{ m Metrics }
 
-func (o observer) SetConnectionLimit(n int)            {}
+func (o observer) SetConnectionLimit(n int)           {}
 func (o observer) LimitRejected(scope, tenant string) {}
 func (o observer) ConnOpened()                        {}
 func (o observer) ConnClosed()                        {}
