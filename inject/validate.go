@@ -9,6 +9,7 @@ import (
 	"path"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/validate/content"
@@ -26,11 +27,11 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{path}, args...)...))
 	}
 
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+	if !isHostPort(c.Listen) {
 		bad("listen", "%q: want host:port, e.g. \":8443\"", c.Listen)
 	}
 	if c.AdminListen != "off" {
-		if _, _, err := net.SplitHostPort(c.AdminListen); err != nil {
+		if !isHostPort(c.AdminListen) {
 			bad("admin_listen", "%q: want host:port or \"off\"", c.AdminListen)
 		} else if c.AdminListen == c.Listen {
 			bad("admin_listen", "%q: must differ from listen", c.AdminListen)
@@ -60,10 +61,10 @@ func (c Config) Validate() error {
 	}
 	for _, k := range sortedKeys(c.Selector) {
 		if msgs := content.IsLabelKey(k); len(msgs) > 0 {
-			bad("selector."+k, "invalid label key: %s", strings.Join(msgs, "; "))
+			bad(fmt.Sprintf("selector[%q]", k), "invalid label key: %s", strings.Join(msgs, "; "))
 		}
 		if msgs := content.IsLabelValue(c.Selector[k]); len(msgs) > 0 {
-			bad("selector."+k, "%q: invalid label value: %s", c.Selector[k], strings.Join(msgs, "; "))
+			bad(fmt.Sprintf("selector[%q]", k), "%q: invalid label value: %s", c.Selector[k], strings.Join(msgs, "; "))
 		}
 	}
 
@@ -165,6 +166,16 @@ func checkProxyURL(s string) error {
 		return errors.New("must not have a path, query or fragment")
 	}
 	return nil
+}
+
+// isHostPort accepts "host:port" and ":port" with a numeric port.
+func isHostPort(s string) bool {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return false
+	}
+	_, err = strconv.ParseUint(port, 10, 16)
+	return err == nil
 }
 
 func sortedKeys(m map[string]string) []string {
