@@ -40,6 +40,8 @@ type clientConn struct {
 	// became a tunnel.
 	closeAfter bool
 	upgraded   bool
+	// bump is set on the inner connection of an inspected tunnel.
+	bump *bumpState
 }
 
 var (
@@ -122,7 +124,7 @@ func (c *clientConn) serve() {
 		c.raw.SetReadDeadline(time.Now().Add(s.cfg.ReadHeaderTimeout))
 		err := readHead(c.br, &c.req.h, s.cfg.MaxHeaderBytes)
 		if err == nil {
-			err = parseRequest(&c.req)
+			err = parseRequest(&c.req, c.bump)
 		}
 		if err != nil {
 			c.refuse(err)
@@ -154,9 +156,18 @@ func (c *clientConn) handle() bool {
 	s, r := c.s, &c.req
 	c.closeAfter = false
 	e := entry{start: time.Now(), reqID: s.newRequestID(), id: c.id, method: r.method, target: r.target, kind: "http"}
-	if r.method == "CONNECT" {
+	switch {
+	case r.method == "CONNECT":
 		e.kind = "connect"
-	} else {
+	case c.bump != nil:
+		e.kind = "bumped"
+		e.url = absoluteURL(r)
+		if !r.creds.Present {
+			// Clients authenticate on the CONNECT, never inside the TLS.
+			r.creds = c.bump.creds
+		}
+		defer func() { c.bump.bytesU += e.up; c.bump.bytesD += e.down }()
+	default:
 		e.url = absoluteURL(r)
 	}
 	defer s.finish(&e)

@@ -33,5 +33,5 @@ func (c *clientConn) connect(e *entry) {
 	pending := bufferedBytes(c.br)
 	c.release()
 	c.raw.SetDeadline(time.Time{})
-	e.up, e.down = s.runTunnel(c.raw, up, pending, nil)
+	c.afterConnect(e, up, pending)
 }

@@ -34,12 +34,16 @@ func statusFor(err error) (int, string) {
 	case errors.Is(err, errObsFold), errors.Is(err, errMalformed), errors.Is(err, errBadHost),
 		errors.Is(err, errBadTarget), errors.Is(err, errMethodInvalid):
 		return http.StatusBadRequest, "malformed_request"
+	case errors.Is(err, errMisdirected):
+		return http.StatusMisdirectedRequest, "misdirected"
 	case errors.Is(err, errLimit):
 		return http.StatusTooManyRequests, "limit"
 	case errors.As(err, &de):
 		switch {
 		case de.Step == "ssrf":
 			return http.StatusForbidden, "ssrf"
+		case de.Step == "tls":
+			return http.StatusBadGateway, "upstream_tls"
 		case de.Step == "dns":
 			return http.StatusBadGateway, "dns"
 		case isTimeout(de.Err):

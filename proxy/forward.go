@@ -34,19 +34,11 @@ func (c *clientConn) forward(e *entry) bool {
 	var up *upConn
 	var err error
 	for attempt := 0; ; attempt++ {
-		up = s.pool.get(key)
-		reused := up != nil
-		if reused && check(up.addr.Addr()).Action != acl.Allow {
-			// A pooled connection was checked for another tenant's rules.
-			up.conn.Close()
-			up, reused = nil, false
-		}
-		if up == nil {
-			up, err = s.dialUpstream(key, r.target, check)
-			if err != nil {
-				c.failRequest(e, err, keep && !hasBody)
-				return keep && !hasBody
-			}
+		var reused bool
+		up, reused, err = c.takeUpstream(key, r.target, check)
+		if err != nil {
+			c.failRequest(e, err, keep && !hasBody)
+			return keep && !hasBody
 		}
 		e.upstream = up.addr
 		err = c.sendRequest(up, e)
@@ -274,7 +266,7 @@ func (c *clientConn) relayResponse(up *upConn, e *entry, status int, reusable bo
 		return errBodyRelay{err}
 	}
 	if reusable && !upClose && f != bodyClose && !chunkedAndLength {
-		c.s.pool.put(up)
+		c.putUpstream(up)
 	} else {
 		up.conn.Close()
 	}

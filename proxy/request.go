@@ -48,7 +48,7 @@ var commonMethods = []string{"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", 
 // parseRequest validates r.h and fills the rest of r. Framing rules follow
 // RFC 9112 §6: any ambiguity that could let two parsers disagree about where
 // this message ends is refused rather than repaired.
-func parseRequest(r *request) error {
+func parseRequest(r *request, bs *bumpState) error {
 	line := r.h.bytes(r.h.line)
 	sp1 := bytes.IndexByte(line, ' ')
 	sp2 := bytes.LastIndexByte(line, ' ')
@@ -78,6 +78,22 @@ func parseRequest(r *request) error {
 
 	if err := r.parseFields(); err != nil {
 		return err
+	}
+	if bs != nil {
+		if r.method == "CONNECT" {
+			return errBadTarget // no tunnels inside an inspected tunnel
+		}
+		if len(target) > 0 && target[0] == '/' {
+			return r.originTarget(bs, target)
+		}
+		if err := r.parseAbsoluteTarget(target); err != nil {
+			return err
+		}
+		if r.target.Host != bs.host || r.target.Port != bs.port {
+			return errMisdirected
+		}
+		r.target.Scheme = "https"
+		return nil
 	}
 	if r.method == "CONNECT" {
 		if r.chunked || r.contentLength > 0 {

@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/egressd/egressd/acl"
+	"github.com/egressd/egressd/tlsinspect"
 )
 
 // Policy is what the proxy asks of the policy engine (*acl.Policy).
@@ -29,6 +30,7 @@ type Policy interface {
 	Decide(id acl.Identity, cred acl.Credentials, t acl.Target) acl.Decision
 	CheckDial(tenant string, ip netip.Addr, port uint16) acl.Decision
 	Limits(tenant string) acl.Limits
+	Inspection(tenant, host string) acl.Inspection
 }
 
 // Deps are the collaborators a Server is built from. Only Log and Policy
@@ -44,6 +46,8 @@ type Deps struct {
 	Metrics      Metrics
 	Resolver     Resolver
 	Dial         DialFunc
+	// Inspector mints certificates for TLS inspection; nil disables it.
+	Inspector *tlsinspect.Inspector
 	// UpstreamTLS returns the client config for https:// absolute-form
 	// requests; the default verifies against the system roots.
 	UpstreamTLS func(serverName string) *tls.Config
@@ -51,15 +55,16 @@ type Deps struct {
 
 // Server is one proxy listener and everything in flight on it.
 type Server struct {
-	cfg     Config
-	log     *zap.Logger
-	access  accessLogger
-	metrics observer
-	policy  atomic.Pointer[policyBox]
-	dialer  dialer
-	pool    *upstreamPool
-	upTLS   func(string) *tls.Config
-	limits  *tenantLimiter
+	cfg       Config
+	log       *zap.Logger
+	access    accessLogger
+	metrics   observer
+	policy    atomic.Pointer[policyBox]
+	dialer    dialer
+	pool      *upstreamPool
+	upTLS     func(string) *tls.Config
+	limits    *tenantLimiter
+	inspector atomic.Pointer[tlsinspect.Inspector]
 
 	idPrefix string
 	idSeq    atomic.Uint64
@@ -120,6 +125,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	s.dialer = dialer{resolver: d.Resolver, dial: d.Dial, timeout: cfg.DialTimeout, observe: s.observeDial}
 	s.pool = newUpstreamPool(cfg.MaxIdleUpstreamPerHost, cfg.UpstreamIdleTimeout)
 	s.policy.Store(&policyBox{d.Policy})
+	s.inspector.Store(d.Inspector)
 	s.metrics.SetConnectionLimit(cfg.MaxConnections)
 	return s, nil
 }
@@ -135,6 +141,10 @@ func keepAlive(d time.Duration) net.KeepAliveConfig {
 func (s *Server) SetPolicy(p Policy) { s.policy.Store(&policyBox{p}) }
 
 func (s *Server) currentPolicy() Policy { return s.policy.Load().p }
+
+// SetInspector swaps the TLS inspection CA for new tunnels (nil turns
+// inspection off); tunnels already bumped keep the certificate they got.
+func (s *Server) SetInspector(i *tlsinspect.Inspector) { s.inspector.Store(i) }
 
 // Ready reports whether the server wants new traffic; it turns false as soon
 // as a drain starts so readiness probes take the pod out of rotation first.

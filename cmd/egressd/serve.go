@@ -21,6 +21,7 @@ import (
 	"github.com/egressd/egressd/acl"
 	"github.com/egressd/egressd/internal/config"
 	"github.com/egressd/egressd/proxy"
+	"github.com/egressd/egressd/tlsinspect"
 )
 
 // configPollInterval is how often the config file is re-read to notice a
@@ -57,7 +58,12 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	insp, err := loadInspector(cfg.TLS)
+	if err != nil {
+		return err
+	}
 	srv, err := proxy.New(cfg.Proxy, proxy.Deps{
+		Inspector:    insp,
 		Log:          log,
 		AccessLog:    newAccessLogger(accessOut),
 		AccessWriter: accessOut,
@@ -166,19 +172,32 @@ func (r *reloader) reload(forced bool) {
 	r.last = h
 	cfg, err := config.Parse(raw, r.path)
 	var pol *acl.Policy
+	var insp *tlsinspect.Inspector
 	if err == nil {
 		pol, err = acl.Compile(cfg.ACL)
+	}
+	if err == nil {
+		insp, err = loadInspector(cfg.TLS)
 	}
 	if err != nil {
 		r.log.Error("config reload failed: keeping the policy in force", zap.String("config_hash", h), zap.Error(err))
 		return
 	}
 	r.srv.SetPolicy(pol)
+	r.srv.SetInspector(insp)
 	cfg.Proxy.SetDefaults()
 	r.log.Info("config reloaded", zap.String("config_hash", h), zap.Strings("tenants", pol.Tenants()))
 	if fmt.Sprint(cfg.Proxy) != fmt.Sprint(r.proxyCfg) {
 		r.log.Warn("proxy: section changed; listener settings take effect at the next restart")
 	}
+}
+
+// loadInspector loads the inspection CA, or returns nil when inspection is off.
+func loadInspector(cfg tlsinspect.Config) (*tlsinspect.Inspector, error) {
+	if !cfg.Enabled() {
+		return nil, nil
+	}
+	return tlsinspect.Load(cfg, nil)
 }
 
 func loadConfig(path string) (config.Config, []byte, error) {
