@@ -41,9 +41,9 @@ func parseDomainPattern(s string) (domainKind, string, error) {
 	if strings.HasPrefix(rest, ".") {
 		return 0, "", errors.New("empty label")
 	}
-	name, addr, err := ParseHost(rest)
+	name, addr, err := parseHost(rest)
 	if err != nil {
-		return 0, "", errors.Unwrap(err)
+		return 0, "", err
 	}
 	if addr.IsValid() {
 		return 0, "", errors.New("IP address in domains; use cidrs")

@@ -65,20 +65,20 @@ func Explain(p *Policy, id Identity, cred Credentials, t Target) string {
 	line("report-only", "%s", ro)
 
 	switch {
-	case !t.Addr.IsValid():
-		line("ssrf", "checked at dial time on each resolved address")
 	case ti < 0 || d.Action != Allow:
 		line("ssrf", "not reached (request already refused)")
+	case !t.Addr.IsValid():
+		line("ssrf", "checked at dial time on each resolved address")
 	default:
 		dd := p.CheckDial(p.tenants[ti].name, t.Addr, t.Port)
 		_, rangeName, internal := internalPrefix(t.Addr)
 		switch {
 		case dd.Reason == ReasonRule:
-			what := "public address"
+			what := "is public"
 			if internal {
-				what = "internal: " + rangeName
+				what = "is internal (" + rangeName + ")"
 			}
-			line("ssrf", "%s %s by rule %s (%s)", t.Addr, what, dd.Rule, decisionWord(dd))
+			line("ssrf", "%s %s; rule %s decides at dial time: %s", t.Addr, what, dd.Rule, decisionWord(dd))
 		case internal:
 			line("ssrf", "%s is internal (%s): deny; allow it with a rule whose cidrs name this range", t.Addr, rangeName)
 		default:

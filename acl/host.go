@@ -34,62 +34,76 @@ var (
 //
 // The result is a fixed point: ParseHost(host) returns host and addr again.
 func ParseHost(s string) (host string, addr netip.Addr, err error) {
+	host, addr, err = parseHost(s)
+	if err != nil {
+		if len(s) > 64 {
+			s = s[:64] + "..."
+		}
+		return "", netip.Addr{}, fmt.Errorf("%w: %q: %v", ErrInvalidHost, s, err)
+	}
+	return host, addr, nil
+}
+
+// parseHost is ParseHost with the bare reason as error, which domain
+// pattern validation reuses.
+func parseHost(s string) (string, netip.Addr, error) {
 	if s == "" {
-		return "", netip.Addr{}, fmt.Errorf("%w: empty", ErrInvalidHost)
+		return "", netip.Addr{}, errors.New("empty")
 	}
 	if len(s) > maxHostInput {
-		return "", netip.Addr{}, fmt.Errorf("%w: %d bytes is too long", ErrInvalidHost, len(s))
+		return "", netip.Addr{}, fmt.Errorf("%d bytes is too long", len(s))
 	}
 	if strings.HasPrefix(s, "[") {
 		if !strings.HasSuffix(s, "]") {
-			return "", netip.Addr{}, fmt.Errorf("%w: %q: unclosed bracket", ErrInvalidHost, s)
+			return "", netip.Addr{}, errors.New("unclosed bracket")
 		}
 		a, err := netip.ParseAddr(s[1 : len(s)-1])
 		if err != nil || !a.Is6() {
-			return "", netip.Addr{}, fmt.Errorf("%w: %q: brackets must hold an IPv6 address", ErrInvalidHost, s)
+			return "", netip.Addr{}, errors.New("brackets must hold an IPv6 address")
 		}
-		return canonicalAddr(s, a)
+		return canonicalAddr(a)
 	}
 	if strings.Contains(s, ":") {
 		a, err := netip.ParseAddr(s)
 		if err != nil {
-			return "", netip.Addr{}, fmt.Errorf("%w: %q: not an IPv6 address", ErrInvalidHost, s)
+			return "", netip.Addr{}, errors.New("not an IPv6 address")
 		}
-		return canonicalAddr(s, a)
+		return canonicalAddr(a)
 	}
 	name := s
 	if !isASCII(name) {
 		// Lookup applies the UTS #46 mapping browsers use; the result is
 		// ASCII and goes through the same checks as any other name.
+		var err error
 		name, err = idna.Lookup.ToASCII(name)
 		if err != nil {
-			return "", netip.Addr{}, fmt.Errorf("%w: %q: idna: %v", ErrInvalidHost, s, err)
+			return "", netip.Addr{}, fmt.Errorf("idna: %v", err)
 		}
 		if !isASCII(name) {
-			return "", netip.Addr{}, fmt.Errorf("%w: %q: idna left non-ASCII characters", ErrInvalidHost, s)
+			return "", netip.Addr{}, errors.New("idna left non-ASCII characters")
 		}
 	}
 	name = strings.ToLower(name)
 	name = strings.TrimSuffix(name, ".")
 	if name == "" {
-		return "", netip.Addr{}, fmt.Errorf("%w: %q: empty name", ErrInvalidHost, s)
+		return "", netip.Addr{}, errors.New("empty name")
 	}
 	if endsInNumber(name) {
 		a, ok := parseIPv4Loose(name)
 		if !ok {
-			return "", netip.Addr{}, fmt.Errorf("%w: %q: numeric last label but not an IPv4 address", ErrInvalidHost, s)
+			return "", netip.Addr{}, errors.New("numeric last label but not an IPv4 address")
 		}
 		return a.String(), a, nil
 	}
 	if err := checkDomainSyntax(name); err != nil {
-		return "", netip.Addr{}, fmt.Errorf("%w: %q: %v", ErrInvalidHost, s, err)
+		return "", netip.Addr{}, err
 	}
 	return name, netip.Addr{}, nil
 }
 
-func canonicalAddr(s string, a netip.Addr) (string, netip.Addr, error) {
+func canonicalAddr(a netip.Addr) (string, netip.Addr, error) {
 	if a.Zone() != "" {
-		return "", netip.Addr{}, fmt.Errorf("%w: %q: zones are not allowed", ErrInvalidHost, s)
+		return "", netip.Addr{}, errors.New("zones are not allowed")
 	}
 	a = a.Unmap()
 	return a.String(), a, nil
