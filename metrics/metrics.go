@@ -230,7 +230,7 @@ func New(reg prometheus.Registerer, build BuildInfo) *Metrics {
 		}),
 		caExpiry: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "tls_ca_cert_expiry_timestamp_seconds",
-			Help: "Unix time at which the inspection CA certificate expires (its NotAfter).",
+			Help: "Unix time at which the inspection CA certificate expires (its NotAfter); 0 when TLS inspection is off.",
 		}),
 		bumped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "tls_bumped_requests_total",
