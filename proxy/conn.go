@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/egressd/egressd/acl"
+	"github.com/egressd/egressd/metrics"
 )
 
 // Connection states, for drain: only an idle connection may be closed
@@ -41,7 +42,8 @@ type clientConn struct {
 	closeAfter bool
 	upgraded   bool
 	// bump is set on the inner connection of an inspected tunnel.
-	bump *bumpState
+	bump  *bumpState
+	mconn *metrics.Conn
 }
 
 var (
@@ -52,7 +54,7 @@ var (
 func (s *Server) serveConn(raw net.Conn) {
 	c := &clientConn{s: s, raw: raw}
 	s.track(c, true)
-	s.metrics.ConnOpened()
+	mconn := s.metrics.ConnOpened()
 	defer func() {
 		if v := recover(); v != nil {
 			// A bug on one connection must not take every tenant down.
@@ -61,7 +63,7 @@ func (s *Server) serveConn(raw net.Conn) {
 		c.raw.Close()
 		c.release()
 		s.track(c, false)
-		s.metrics.ConnClosed()
+		mconn.Closed()
 		s.open.Add(-1)
 		s.wg.Done()
 	}()
@@ -87,6 +89,7 @@ func (s *Server) serveConn(raw net.Conn) {
 		return
 	}
 	c.id = id
+	c.mconn = mconn
 	c.serve()
 }
 
@@ -175,6 +178,7 @@ func (c *clientConn) handle() bool {
 	keep := !r.wantsClose && !hasBody
 
 	e.dec = s.currentPolicy().Decide(c.id, r.creds, r.target)
+	c.mconn.Identified(e.dec.Tenant)
 	if r.creds.Present && e.dec.Reason != acl.ReasonAuth {
 		e.user = r.creds.User
 	}

@@ -28,8 +28,8 @@ func (c *clientConn) connect(e *entry) {
 	}
 	e.status = 200
 	c.state.Store(stateTunnel)
-	s.metrics.TunnelOpened(tenant)
-	defer s.metrics.TunnelClosed(tenant)
+	tun := s.metrics.TunnelOpened(tenant)
+	defer func() { tun.Closed(e.up, e.down) }()
 	pending := bufferedBytes(c.br)
 	c.release()
 	c.raw.SetDeadline(time.Time{})

@@ -55,6 +55,7 @@ func (d *dialer) dialTarget(ctx context.Context, t acl.Target, check func(netip.
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
 	start := time.Now()
+	var dnsTime time.Duration // zero for IP literals: nothing was resolved
 	addrs := []netip.Addr{t.Addr}
 	if !t.Addr.IsValid() {
 		var err error
@@ -68,6 +69,9 @@ func (d *dialer) dialTarget(ctx context.Context, t acl.Target, check func(netip.
 		}
 	}
 	dnsDone := time.Now()
+	if !t.Addr.IsValid() {
+		dnsTime = dnsDone.Sub(start)
+	}
 	// Any internal answer refuses the whole name: a mix of public and
 	// private answers is the shape of a rebinding attempt.
 	for i, a := range addrs {
@@ -75,12 +79,12 @@ func (d *dialer) dialTarget(ctx context.Context, t acl.Target, check func(netip.
 		addrs[i] = a
 		if dec := check(a); dec.Action != acl.Allow {
 			err := &DialError{Step: "ssrf", Host: t.Host, Decision: dec, Err: fmt.Errorf("%s is %s", a, dec.Rule)}
-			d.report(dnsDone.Sub(start), 0, err)
+			d.report(dnsTime, 0, err)
 			return nil, netip.AddrPort{}, err
 		}
 	}
 	conn, ap, err := d.race(ctx, addrs, t.Port)
-	d.report(dnsDone.Sub(start), time.Since(dnsDone), err)
+	d.report(dnsTime, time.Since(dnsDone), err)
 	if err != nil {
 		return nil, netip.AddrPort{}, &DialError{Step: "connect", Host: t.Host, Err: err}
 	}

@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/egressd/egressd/acl"
+	"github.com/egressd/egressd/metrics"
 	"github.com/egressd/egressd/tlsinspect"
 )
 
@@ -43,7 +44,7 @@ type Deps struct {
 	AccessWriter io.Writer
 	LogFormat    string
 	Policy       Policy
-	Metrics      Metrics
+	Metrics      *metrics.Metrics
 	Resolver     Resolver
 	Dial         DialFunc
 	// Inspector mints certificates for TLS inspection; nil disables it.

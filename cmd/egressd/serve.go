@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 
 	"github.com/egressd/egressd/acl"
 	"github.com/egressd/egressd/internal/config"
+	"github.com/egressd/egressd/metrics"
 	"github.com/egressd/egressd/proxy"
 	"github.com/egressd/egressd/tlsinspect"
 )
@@ -54,15 +56,20 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	}
 	defer closeAccess()
 
+	reg := metrics.NewRegistry()
+	m := metrics.New(reg, metrics.BuildInfo{Version: version, GoVersion: runtime.Version()})
 	pol, err := acl.Compile(cfg.ACL)
 	if err != nil {
 		return err
 	}
-	insp, err := loadInspector(cfg.TLS)
+	m.SetTenants(pol.Tenants())
+	insp, err := loadInspector(cfg.TLS, m)
 	if err != nil {
 		return err
 	}
+	m.ConfigLoaded(hash(raw), nil)
 	srv, err := proxy.New(cfg.Proxy, proxy.Deps{
+		Metrics:      m,
 		Inspector:    insp,
 		Log:          log,
 		AccessLog:    newAccessLogger(accessOut),
@@ -83,7 +90,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("listen admin: %w", err)
 	}
 	admin := &http.Server{
-		Handler:           proxy.AdminHandler(srv.Ready, nil, cfg.Admin.Pprof),
+		Handler:           proxy.AdminHandler(srv.Ready, metrics.Handler(reg), cfg.Admin.Pprof),
 		ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog:          zap.NewStdLog(log),
 	}
@@ -98,7 +105,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		zap.Strings("tenants", pol.Tenants()),
 		zap.String("config_hash", hash(raw)))
 
-	r := &reloader{path: *path, log: log, srv: srv, last: hash(raw), proxyCfg: cfg.Proxy}
+	r := &reloader{path: *path, log: log, srv: srv, metrics: m, last: hash(raw), proxyCfg: cfg.Proxy}
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(signals)
@@ -151,6 +158,7 @@ type reloader struct {
 	path     string
 	log      *zap.Logger
 	srv      *proxy.Server
+	metrics  *metrics.Metrics
 	last     string
 	proxyCfg proxy.Config
 }
@@ -162,6 +170,7 @@ func (r *reloader) reload(forced bool) {
 	}
 	raw, err := os.ReadFile(r.path)
 	if err != nil {
+		r.metrics.ConfigLoaded(r.last, err)
 		r.log.Error("config reload failed: keeping the policy in force", zap.Error(err))
 		return
 	}
@@ -177,12 +186,14 @@ func (r *reloader) reload(forced bool) {
 		pol, err = acl.Compile(cfg.ACL)
 	}
 	if err == nil {
-		insp, err = loadInspector(cfg.TLS)
+		insp, err = loadInspector(cfg.TLS, r.metrics)
 	}
+	r.metrics.ConfigLoaded(h, err)
 	if err != nil {
 		r.log.Error("config reload failed: keeping the policy in force", zap.String("config_hash", h), zap.Error(err))
 		return
 	}
+	r.metrics.SetTenants(pol.Tenants())
 	r.srv.SetPolicy(pol)
 	r.srv.SetInspector(insp)
 	cfg.Proxy.SetDefaults()
@@ -193,12 +204,24 @@ func (r *reloader) reload(forced bool) {
 }
 
 // loadInspector loads the inspection CA, or returns nil when inspection is off.
-func loadInspector(cfg tlsinspect.Config) (*tlsinspect.Inspector, error) {
+func loadInspector(cfg tlsinspect.Config, m *metrics.Metrics) (*tlsinspect.Inspector, error) {
 	if !cfg.Enabled() {
 		return nil, nil
 	}
-	return tlsinspect.Load(cfg, nil)
+	insp, err := tlsinspect.Load(cfg, inspectObserver{m})
+	if err == nil {
+		m.SetCAExpiry(insp.CAExpiry())
+	}
+	return insp, err
 }
+
+// inspectObserver feeds certificate minting and cache events to metrics.
+type inspectObserver struct{ m *metrics.Metrics }
+
+func (o inspectObserver) MintDuration(d time.Duration) { o.m.ObserveMint(d) }
+func (o inspectObserver) CacheHit()                    { o.m.CertCacheLookup(true) }
+func (o inspectObserver) CacheMiss()                   { o.m.CertCacheLookup(false) }
+func (o inspectObserver) CacheSize(n int)              { o.m.SetCertCacheSize(n) }
 
 func loadConfig(path string) (config.Config, []byte, error) {
 	if path == "" {
