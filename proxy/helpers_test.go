@@ -380,7 +380,8 @@ func startRawOrigin(t testing.TB, h rawHandler) *rawOrigin {
 	}
 	o := &rawOrigin{addr: ln.Addr().String(), heads: make(chan string, 64)}
 	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	var open connSet
+	t.Cleanup(func() { ln.Close(); open.closeAll(); wg.Wait() })
 	wg.Go(func() {
 		for {
 			c, err := ln.Accept()
@@ -388,8 +389,9 @@ func startRawOrigin(t testing.TB, h rawHandler) *rawOrigin {
 				return
 			}
 			o.conns.Add(1)
+			open.add(c)
 			wg.Go(func() {
-				defer c.Close()
+				defer open.remove(c)
 				c.SetDeadline(time.Now().Add(ioTimeout))
 				br := bufio.NewReader(c)
 				for {
@@ -409,6 +411,37 @@ func startRawOrigin(t testing.TB, h rawHandler) *rawOrigin {
 		}
 	})
 	return o
+}
+
+// connSet tracks a test server's connections so cleanup can cut the ones
+// a proxy still holds in its idle pool instead of waiting out a deadline.
+type connSet struct {
+	mu sync.Mutex
+	m  map[net.Conn]struct{}
+}
+
+func (s *connSet) add(c net.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = make(map[net.Conn]struct{})
+	}
+	s.m[c] = struct{}{}
+}
+
+func (s *connSet) remove(c net.Conn) {
+	c.Close()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, c)
+}
+
+func (s *connSet) closeAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.m {
+		c.Close()
+	}
 }
 
 // nextHead returns the next request head the origin received.
@@ -477,15 +510,17 @@ func startTCPServer(t testing.TB, fn func(c *net.TCPConn)) string {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	var open connSet
+	t.Cleanup(func() { ln.Close(); open.closeAll(); wg.Wait() })
 	wg.Go(func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
+			open.add(c)
 			wg.Go(func() {
-				defer c.Close()
+				defer open.remove(c)
 				c.SetDeadline(time.Now().Add(2 * ioTimeout))
 				fn(c.(*net.TCPConn))
 			})
