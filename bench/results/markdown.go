@@ -13,6 +13,12 @@ type Meta struct {
 	Machine  []string // "key: value" lines
 	Commands []string
 	Notes    []string
+	Profiles []Profile
+}
+
+// Profile is `go tool pprof -top` of egressd under one mode.
+type Profile struct {
+	Mode, Top string
 }
 
 // WriteMarkdown writes RESULTS.md.
@@ -39,6 +45,12 @@ func WriteMarkdown(w io.Writer, meta Meta, groups []Group) error {
 	}
 	writeTargets(&b, groups)
 	writeModes(&b, groups)
+	if len(meta.Profiles) > 0 {
+		b.WriteString("## egressd CPU profiles\n\nTaken after the measured rounds, 3 s under each mode (same load, not counted above).\n\n")
+		for _, p := range meta.Profiles {
+			fmt.Fprintf(&b, "### %s\n\n```\n%s```\n\n", p.Mode, p.Top)
+		}
+	}
 	b.WriteString("## Commands\n\n```sh\n")
 	for _, c := range meta.Commands {
 		b.WriteString(c + "\n")

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
@@ -18,18 +19,19 @@ func cmdReport(args []string) int {
 	in := fs.String("in", "", "JSON lines from `run --json` over all rounds")
 	commands := fs.String("commands", "", "file listing the commands that were run, one a line")
 	notes := fs.String("notes", "", "file of notes (skipped proxies, versions), one a line")
+	profiles := fs.String("profiles", "", "directory of egressd-MODE.top files (go tool pprof -top) to include")
 	out := fs.String("out", "bench/RESULTS.md", "markdown to write")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if err := writeReport(*in, *commands, *notes, *out); err != nil {
+	if err := writeReport(*in, *commands, *notes, *profiles, *out); err != nil {
 		fmt.Fprintf(os.Stderr, "report: %v\n", err)
 		return 1
 	}
 	return 0
 }
 
-func writeReport(in, commandsFile, notesFile, out string) error {
+func writeReport(in, commandsFile, notesFile, profileDir, out string) error {
 	f, err := os.Open(in)
 	if err != nil {
 		return fmt.Errorf("open results: %w", err)
@@ -45,6 +47,17 @@ func writeReport(in, commandsFile, notesFile, out string) error {
 	}
 	if meta.Notes, err = readLines(notesFile); err != nil {
 		return err
+	}
+	if profileDir != "" {
+		tops, _ := filepath.Glob(filepath.Join(profileDir, "egressd-*.top")) // the pattern is well formed
+		for _, f := range tops {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				return fmt.Errorf("read profile: %w", err)
+			}
+			mode := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), "egressd-"), ".top")
+			meta.Profiles = append(meta.Profiles, results.Profile{Mode: mode, Top: string(data)})
+		}
 	}
 	var buf bytes.Buffer
 	if err := results.WriteMarkdown(&buf, meta, results.Summarize(rs)); err != nil {

@@ -1,0 +1,309 @@
+#!/usr/bin/env bash
+# bench/compare.sh: egressd beside Squid, the goproxy reference and a splice
+# relay (the floor), on one machine, in interleaved rounds; writes
+# bench/RESULTS.md. Called by `make bench`. See bench/README.md.
+#
+# Every proxy runs pinned to CPU 0 and the load generator (with its origin)
+# to CPU 1. Each proxy is started fresh for each round so that the idle
+# mode's RSS delta starts from a cold process. All traffic stays on
+# 127.0.0.1. Every process this script starts is killed on exit.
+#
+# Knobs (environment): BENCH_ROUNDS (3), BENCH_DURATION (3s per run),
+# BENCH_TUNNELS (10000), BENCH_INSTALL_SQUID (1: apt-get install squid when
+# missing and running as root), BENCH_PORT_BASE (23100), BENCH_OUT (bench/out).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+export GOTOOLCHAIN=local
+# A proxy inherits these; none of the proxies may chain anywhere.
+unset HTTP_PROXY HTTPS_PROXY http_proxy https_proxy ALL_PROXY all_proxy
+
+OUT=${BENCH_OUT:-bench/out}
+ROUNDS=${BENCH_ROUNDS:-3}
+DUR=${BENCH_DURATION:-3s}
+TUNNELS=${BENCH_TUNNELS:-10000}
+INSTALL_SQUID=${BENCH_INSTALL_SQUID:-1}
+BASE=${BENCH_PORT_BASE:-23100}
+LINK_ID=1001
+START=$(date +%s)
+
+rm -rf "$OUT"
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+RESULTS=$OUT/results.jsonl
+CMDS=$OUT/commands.txt
+NOTES=$OUT/notes.txt
+: >"$RESULTS" >"$CMDS" >"$NOTES"
+
+PROXY_PID=""
+cleanup() {
+	if [[ -n $PROXY_PID ]]; then
+		kill "$PROXY_PID" 2>/dev/null || true
+		wait "$PROXY_PID" 2>/dev/null || true
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+note() {
+	echo "compare: $*" >&2
+	echo "$*" >>"$NOTES"
+}
+
+# --- descriptors: the idle mode needs two per tunnel in the proxy, and
+# two per tunnel in the load generator (client side and origin side).
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+FDS=$(ulimit -n)
+if [[ $FDS != unlimited ]] && ((TUNNELS * 2 + 2000 > FDS)); then
+	TUNNELS=$(((FDS - 2000) / 2))
+	note "open-file limit is $FDS: idle mode holds $TUNNELS tunnels instead of ${BENCH_TUNNELS:-10000}"
+fi
+
+# --- builds
+echo "compare: building" >&2
+go build -o "$OUT/egressd-bench" ./bench/cmd/egressd-bench
+BENCH=$OUT/egressd-bench
+HAVE_EGRESSD=0
+if go build -o "$OUT/egressd" ./cmd/egressd 2>"$OUT/egressd-build.log"; then
+	HAVE_EGRESSD=1
+else
+	note "egressd: skipped, it does not build (go build ./cmd/egressd; see bench/out/egressd-build.log)"
+fi
+
+# --- Squid
+HAVE_SQUID=0
+if ! command -v squid >/dev/null 2>&1 && [[ $INSTALL_SQUID == 1 ]]; then
+	if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+		echo "compare: installing squid" >&2
+		if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq squid; } >"$OUT/squid-install.log" 2>&1; then
+			note "squid: apt-get install failed (see bench/out/squid-install.log)"
+		fi
+	else
+		note "squid: not installed, and installing needs root and apt-get"
+	fi
+fi
+if command -v squid >/dev/null 2>&1; then
+	HAVE_SQUID=1
+	note "squid: $(squid -v | head -n1)"
+	# The package starts a system squid on 3128; it is not ours, leave it alone
+	# (our squid uses its own port, pid file and logs).
+elif [[ $INSTALL_SQUID != 1 ]]; then
+	note "squid: skipped (BENCH_INSTALL_SQUID=$INSTALL_SQUID and squid is not installed)"
+fi
+note "squid mitm (ssl_bump) not measured: it needs squid-openssl and a certificate database; the mitm rows compare egressd with goproxy only"
+
+# --- pinning
+PIN_PROXY=()
+PIN_LOAD=()
+if command -v taskset >/dev/null 2>&1 && (($(nproc) >= 2)); then
+	PIN_PROXY=(taskset -c 0)
+	PIN_LOAD=(taskset -c 1)
+else
+	note "no taskset or fewer than 2 CPUs: nothing is pinned, per-CPU figures still hold"
+fi
+
+# --- ports and certificates
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for p in $(seq "$BASE" $((BASE + 7))); do
+	if ! port_free "$p"; then
+		echo "compare: port 127.0.0.1:$p is in use; set BENCH_PORT_BASE" >&2
+		exit 1
+	fi
+done
+ORIGIN=127.0.0.1:$BASE
+EGRESSD_ADDR=127.0.0.1:$((BASE + 1))
+EGRESSD_ADMIN=127.0.0.1:$((BASE + 2))
+SQUID_ADDR=127.0.0.1:$((BASE + 3))
+RELAY_ADDR=127.0.0.1:$((BASE + 4))
+GOPROXY_ADDR=127.0.0.1:$((BASE + 5))
+
+"$BENCH" gencert --cert "$OUT/origin.pem" --key "$OUT/origin-key.pem"
+"$BENCH" gencert --ca --cert "$OUT/mitm-ca.pem" --key "$OUT/mitm-ca-key.pem"
+
+sed -e "s/127.0.0.1:3128/$EGRESSD_ADDR/" -e "s/127.0.0.1:9090/$EGRESSD_ADMIN/" bench/egressd.yaml >"$OUT/egressd.yaml"
+# The inspecting variant: every CONNECT is bumped with the bench CA, and the
+# origin is verified against its own certificate.
+{
+	cat "$OUT/egressd.yaml"
+	cat <<EOF
+    tls_inspection:
+      mode: bump
+tls_inspection:
+  ca_cert: $OUT/mitm-ca.pem
+  ca_key: $OUT/mitm-ca-key.pem
+  upstream_roots: ["$OUT/origin.pem"]
+EOF
+} >"$OUT/egressd-mitm.yaml"
+
+SQDIR=$OUT/squid
+mkdir -p "$SQDIR"
+chmod 777 "$SQDIR" # squid drops privileges to its own user before logging
+cat >"$SQDIR/squid.conf" <<EOF
+# Written by bench/compare.sh: a forward proxy for loopback clients that
+# send a PROXY header, as Azure PLS does, with no caching.
+http_port $SQUID_ADDR require-proxy-header
+acl bench_src src 127.0.0.0/8
+proxy_protocol_access allow bench_src
+proxy_protocol_access deny all
+http_access allow bench_src
+http_access deny all
+cache deny all
+access_log stdio:/dev/null
+cache_log $SQDIR/cache.log
+pid_filename $SQDIR/squid.pid
+coredump_dir $SQDIR
+workers 1
+max_filedescriptors 65536
+visible_hostname egressd-bench
+# Any lookup stays on this machine; the bench uses IP literals only.
+dns_nameservers 127.0.0.1
+pinger_enable off
+shutdown_lifetime 1 seconds
+EOF
+
+# --- proxies
+wait_port() { # addr seconds
+	local host=${1%:*} port=${1##*:} i
+	for ((i = 0; i < $2 * 10; i++)); do
+		if (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then return 0; fi
+		if ! kill -0 "$PROXY_PID" 2>/dev/null; then return 1; fi
+		sleep 0.1
+	done
+	return 1
+}
+
+# start NAME [mitm]: sets PROXY_PID, PROXY_ADDR and RELAY_FLAG.
+start() {
+	local name=$1 variant=${2:-}
+	RELAY_FLAG=()
+	case $name in
+	egressd)
+		local conf=$OUT/egressd.yaml
+		[[ $variant == mitm ]] && conf=$OUT/egressd-mitm.yaml
+		"${PIN_PROXY[@]}" "$OUT/egressd" serve -config "$conf" >>"$OUT/egressd.log" 2>&1 &
+		PROXY_ADDR=$EGRESSD_ADDR
+		;;
+	squid)
+		"${PIN_PROXY[@]}" squid -N -f "$SQDIR/squid.conf" >>"$SQDIR/stderr.log" 2>&1 &
+		PROXY_ADDR=$SQUID_ADDR
+		;;
+	relay)
+		"${PIN_PROXY[@]}" "$BENCH" relay --listen "$RELAY_ADDR" --origin "$ORIGIN" >>"$OUT/relay.log" 2>&1 &
+		PROXY_ADDR=$RELAY_ADDR
+		RELAY_FLAG=(--relay)
+		;;
+	goproxy)
+		local extra=()
+		[[ $variant == mitm ]] && extra=(--mitm-ca-cert "$OUT/mitm-ca.pem" --mitm-ca-key "$OUT/mitm-ca-key.pem" --upstream-ca "$OUT/origin.pem")
+		"${PIN_PROXY[@]}" "$BENCH" goproxy --listen "$GOPROXY_ADDR" "${extra[@]}" >>"$OUT/goproxy.log" 2>&1 &
+		PROXY_ADDR=$GOPROXY_ADDR
+		;;
+	esac
+	PROXY_PID=$!
+	if ! wait_port "$PROXY_ADDR" 15; then
+		stop
+		return 1
+	fi
+}
+
+stop() {
+	if [[ -n $PROXY_PID ]]; then
+		kill "$PROXY_PID" 2>/dev/null || true
+		wait "$PROXY_PID" 2>/dev/null || true
+		PROXY_PID=""
+	fi
+	sleep 0.5 # let TIME_WAIT and the kernel settle between proxies
+}
+
+mode_args() {
+	case $1 in
+	http-rps) echo "--concurrency 32 --duration $DUR" ;;
+	connect-rate) echo "--concurrency 16 --duration $DUR" ;;
+	connect-throughput) echo "--concurrency 4 --size 16MiB --duration $DUR" ;;
+	http-throughput) echo "--concurrency 4 --size 16MiB --duration $DUR" ;;
+	idle) echo "--concurrency 64 --tunnels $TUNNELS --hold 2s --duration 60s" ;;
+	mitm) echo "--concurrency 16 --duration $DUR --mitm-ca $OUT/mitm-ca.pem --mitm-cold-hosts 64" ;;
+	esac
+}
+
+declare -A LOGGED
+measure() { # name mode round
+	local name=$1 mode=$2 round=$3
+	# shellcheck disable=SC2207
+	local args=($(mode_args "$mode"))
+	local cmd=("${PIN_LOAD[@]}" "$BENCH" run --json --name "$name" --mode "$mode" --proxy "$PROXY_ADDR" "${RELAY_FLAG[@]}"
+		--proxy-pid "$PROXY_PID" --proxy-protocol v2 --link-id "$LINK_ID"
+		--origin "$ORIGIN" --origin-cert "$OUT/origin.pem" --origin-key "$OUT/origin-key.pem" "${args[@]}")
+	if [[ -z ${LOGGED[$name/$mode]:-} ]]; then
+		LOGGED[$name/$mode]=1
+		echo "${cmd[*]} --proxy-pid PID" | sed -e "s#$OUT#bench/out#g" -e 's/--proxy-pid [0-9]* //' >>"$CMDS"
+	fi
+	echo "compare: round $round: $mode against $name" >&2
+	local rc=0
+	"${cmd[@]}" >>"$RESULTS" 2>>"$OUT/bench.log" || rc=$?
+	if ((rc == 2)); then
+		note "round $round $mode $name: the load generator refused to run (see bench/out/bench.log)"
+	fi
+}
+
+PROXIES=()
+((HAVE_EGRESSD)) && PROXIES+=(egressd)
+((HAVE_SQUID)) && PROXIES+=(squid)
+PROXIES+=(relay goproxy)
+MODES=(idle http-rps connect-rate connect-throughput http-throughput)
+{
+	echo "# $(date -u +%FT%TZ) rounds=$ROUNDS duration=$DUR tunnels=$TUNNELS proxies pinned with: ${PIN_PROXY[*]:-none}, load with: ${PIN_LOAD[*]:-none}"
+	echo "bash bench/compare.sh   # which ran, per round and proxy:"
+	echo "${PIN_PROXY[*]} bench/out/egressd serve -config bench/out/egressd.yaml"
+	echo "${PIN_PROXY[*]} squid -N -f bench/out/squid/squid.conf"
+	echo "${PIN_PROXY[*]} bench/out/egressd-bench relay --listen $RELAY_ADDR --origin $ORIGIN"
+	echo "${PIN_PROXY[*]} bench/out/egressd-bench goproxy --listen $GOPROXY_ADDR"
+} >>"$CMDS"
+
+for ((round = 1; round <= ROUNDS; round++)); do
+	n=${#PROXIES[@]}
+	for ((i = 0; i < n; i++)); do
+		# Rotate the order each round so no proxy always runs first.
+		name=${PROXIES[$(((i + round - 1) % n))]}
+		if ! start "$name"; then
+			note "round $round: $name could not start (see bench/out/*.log): skipped"
+			continue
+		fi
+		for mode in "${MODES[@]}"; do
+			measure "$name" "$mode" "$round"
+		done
+		stop
+	done
+	# TLS inspection: egressd with tls_inspection, and goproxy with the same CA.
+	for name in egressd goproxy; do
+		[[ $name == egressd ]] && ((!HAVE_EGRESSD)) && continue
+		if ! start "$name" mitm; then
+			note "round $round: $name with TLS inspection could not start: mitm skipped"
+			continue
+		fi
+		measure "$name" mitm "$round"
+		stop
+	done
+done
+
+# --- CPU profiles of egressd, outside the measured rounds (profiling costs CPU).
+if ((HAVE_EGRESSD)); then
+	for mode in http-rps connect-rate connect-throughput http-throughput; do
+		if ! start egressd; then break; fi
+		prof=$OUT/egressd-$mode.pprof
+		( (go tool pprof -proto -seconds 3 "http://$EGRESSD_ADMIN/debug/pprof/profile" >"$prof" 2>/dev/null) || true) &
+		ppid=$!
+		"${PIN_LOAD[@]}" "$BENCH" run --name egressd-profiled --mode "$mode" --proxy "$PROXY_ADDR" --proxy-protocol v2 \
+			--link-id "$LINK_ID" --origin "$ORIGIN" --origin-cert "$OUT/origin.pem" --origin-key "$OUT/origin-key.pem" \
+			$(mode_args "$mode" | sed "s/--duration [^ ]*/--duration 4s/") >/dev/null 2>&1 || true
+		wait "$ppid" || true
+		stop
+		if [[ -s $prof ]]; then
+			go tool pprof -top -nodecount=12 "$OUT/egressd" "$prof" >"$OUT/egressd-$mode.top" 2>/dev/null || true
+		fi
+	done
+fi
+
+"$BENCH" report --in "$RESULTS" --commands "$CMDS" --notes "$NOTES" --profiles "$OUT" --out bench/RESULTS.md
+echo "compare: wrote bench/RESULTS.md in $(($(date +%s) - START))s" >&2
