@@ -23,11 +23,15 @@ func normalizeHost(h string) (string, error) {
 	if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
 		h = h[1 : len(h)-1]
 	}
-	if ip, err := netip.ParseAddr(h); err == nil {
-		if ip.Zone() != "" {
-			return "", fmt.Errorf("%w: %q has an IPv6 zone", ErrInvalidHost, h)
+	// Only try an IP parse when the host could be one: a failed ParseAddr
+	// allocates its error, and this runs on every cache hit.
+	if mayBeIP(h) {
+		if ip, err := netip.ParseAddr(h); err == nil {
+			if ip.Zone() != "" {
+				return "", fmt.Errorf("%w: %q has an IPv6 zone", ErrInvalidHost, h)
+			}
+			return ip.Unmap().String(), nil
 		}
-		return ip.Unmap().String(), nil
 	}
 	name := strings.ToLower(strings.TrimSuffix(h, "."))
 	if name == "" {
@@ -36,12 +40,20 @@ func normalizeHost(h string) (string, error) {
 	if len(name) > maxHostLen {
 		return "", fmt.Errorf("%w: longer than %d bytes", ErrInvalidHost, maxHostLen)
 	}
-	for label := range strings.SplitSeq(name, ".") {
+	// strings.Cut rather than Split: this runs on every cache hit and
+	// should not allocate.
+	for rest, more := name, true; more; {
+		var label string
+		label, rest, more = strings.Cut(rest, ".")
 		if err := checkLabel(label); err != nil {
 			return "", fmt.Errorf("%w: %q: %v", ErrInvalidHost, h, err)
 		}
 	}
 	return name, nil
+}
+
+func mayBeIP(h string) bool {
+	return h != "" && (('0' <= h[0] && h[0] <= '9') || strings.IndexByte(h, ':') >= 0)
 }
 
 func checkLabel(label string) error {
