@@ -49,7 +49,7 @@ var (
 func readHead(br *bufio.Reader, h *head, max int) error {
 	h.buf = h.buf[:0]
 	h.fields = h.fields[:0]
-	first := true
+	first, skipped := true, 0
 	for {
 		lineStart := len(h.buf)
 		for {
@@ -77,7 +77,8 @@ func readHead(br *bufio.Reader, h *head, max int) error {
 		if first {
 			// RFC 9112 §2.2: a server SHOULD ignore at least one empty line
 			// received before the request-line.
-			if len(line) == 0 && lineStart == 0 && len(h.buf) <= 2 {
+			if len(line) == 0 && skipped < 2 {
+				skipped++
 				h.buf = h.buf[:0]
 				continue
 			}
