@@ -29,7 +29,8 @@ const (
 
 // Run serves the webhook over HTTPS on cfg.Listen and, unless admin_listen
 // is "off", /metrics (from reg) and /healthz over plain HTTP on
-// cfg.AdminListen, until ctx is cancelled. Then /healthz turns 503, Run
+// cfg.AdminListen, until ctx is cancelled. Then the webhook port's /healthz
+// turns 503, Run
 // waits cfg.ShutdownDelay, drains in-flight reviews for up to
 // cfg.ShutdownTimeout and returns nil. It returns an error if the
 // certificate cannot be loaded at start or a listener fails.
@@ -99,7 +100,9 @@ func (s *Server) serve(ctx context.Context, d runDeps) error {
 	if d.adminLn != nil {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{ErrorLog: errLog}))
-		mux.HandleFunc("GET /healthz", s.serveHealth)
+		// Liveness only: readiness (and its 503 while draining) is the
+		// webhook port's /healthz, so a draining pod is not also restarted.
+		mux.HandleFunc("GET /healthz", serveLive)
 		admin := &http.Server{
 			Handler:           mux,
 			ReadHeaderTimeout: readHeaderTimeout,

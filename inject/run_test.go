@@ -278,17 +278,19 @@ func TestServeDrainsOnCancel(t *testing.T) {
 	ca.writeLeaf(t, dir, 1, time.Now().Add(time.Hour))
 	const delay = time.Second
 	rs := startServer(t, dir, ca, delay)
-	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 2 * time.Second}
-	health := func() int {
-		resp, err := client.Get(rs.adminURL + "/healthz")
+	status := func(client *http.Client, url string) int {
+		resp, err := client.Get(url)
 		if err != nil {
 			return 0
 		}
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	if got := health(); got != 200 {
-		t.Fatalf("healthz %d, want 200", got)
+	plain := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 2 * time.Second}
+	ready := func() int { return status(rs.tlsClient(), rs.webURL+"/healthz") }
+	live := func() int { return status(plain, rs.adminURL+"/healthz") }
+	if r, l := ready(), live(); r != 200 || l != 200 {
+		t.Fatalf("readiness %d liveness %d, want 200 and 200", r, l)
 	}
 
 	start := time.Now()
@@ -296,11 +298,14 @@ func TestServeDrainsOnCancel(t *testing.T) {
 	// During shutdown_delay the pod still answers but reports not ready,
 	// so the endpoints controller removes it before it goes away.
 	deadline := time.Now().Add(delay / 2)
-	for health() != 503 {
+	for ready() != 503 {
 		if time.Now().After(deadline) {
-			t.Fatal("healthz did not turn 503 during shutdown_delay")
+			t.Fatal("readiness did not turn 503 during shutdown_delay")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	if got := live(); got != 200 {
+		t.Errorf("liveness during drain %d, want 200: a draining pod must not be restarted", got)
 	}
 	if got := servedSerial(t, rs); got != 1 {
 		t.Errorf("review during drain served serial %d", got)
@@ -317,8 +322,8 @@ func TestServeDrainsOnCancel(t *testing.T) {
 		t.Fatal("serve did not return")
 	}
 	rs.done <- nil // for the cleanup's receive
-	if got := health(); got != 0 {
-		t.Errorf("admin port still answers after shutdown: %d", got)
+	if r, l := ready(), live(); r != 0 || l != 0 {
+		t.Errorf("ports still answer after shutdown: readiness %d liveness %d", r, l)
 	}
 }
 

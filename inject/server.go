@@ -60,3 +60,9 @@ func (s *Server) serveHealth(w http.ResponseWriter, _ *http.Request) {
 	}
 	_, _ = w.Write([]byte("ok\n"))
 }
+
+// serveLive is the admin port's liveness answer: the process is serving.
+func serveLive(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("ok\n"))
+}
