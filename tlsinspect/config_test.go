@@ -47,7 +47,7 @@ func TestValidate(t *testing.T) {
 		{
 			name: "huge cache",
 			cfg:  Config{CACert: "c", CAKey: "k", CacheSize: MaxCacheSize + 1},
-			want: "tls_inspection.cache_size: 1000001 is larger than the 1000000 maximum",
+			want: "tls_inspection.cache_size: 100001 is larger than the 100000 maximum",
 		},
 		{
 			name: "unknown non_tls",
