@@ -2,7 +2,26 @@ package acl
 
 // Config is the policy section of egressd's config file. internal/config
 // inlines it at the top level, so its keys are `tenants:`, `rulesets:`,
-// `default_tenant:` and `report_only:`.
+// `default_tenant:` and `report_only:`. For example:
+//
+//	rulesets:
+//	  aks:
+//	    - {name: mcr, domains: [mcr.microsoft.com, .data.mcr.microsoft.com], ports: ["443"]}
+//	tenants:
+//	  - name: team-a
+//	    link_ids: [1001]
+//	    nat_cidrs: [10.0.1.0/28]      # the PLS NAT range this LinkID arrives through
+//	    rules:
+//	      - ruleset: aks
+//	      - {name: github, domains: [.github.com], ports: ["443"]}
+//	      - {name: no-posts, action: deny, domains: [.example.com], methods: [POST]}
+//	      - {name: app-db, cidrs: [10.1.0.0/16], ports: ["5432"]}  # explicit internal allow
+//	  - name: build
+//	    source_cidrs: [192.168.10.0/24]  # only for callers without a LinkID
+//	    require_auth: true
+//	    users: [{name: ci, password_file: /etc/egressd/users/ci}]
+//	    report_only: true
+//	    default: deny
 type Config struct {
 	Tenants []TenantConfig `yaml:"tenants"`
 	// Rulesets are named rule lists that tenants splice into their rules
