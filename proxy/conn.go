@@ -185,7 +185,14 @@ func (c *clientConn) handle() bool {
 	switch e.dec.Action {
 	case acl.AuthRequired:
 		e.status, e.errText = 407, "auth"
-		s.metrics.AuthFailed(e.dec.Tenant)
+		if r.creds.Present {
+			// A challenge to a client that sent nothing is the normal first
+			// step of Basic auth; only rejected credentials are failures.
+			s.metrics.AuthFailed(e.dec.Tenant)
+			s.log.Info("proxy authentication failed", zap.String(fieldRequestID, e.reqID),
+				zap.String(fieldTenant, e.dec.Tenant), zap.String(fieldUser, r.creds.User),
+				zap.Stringer(fieldClient, c.id.Client))
+		}
 		writeStatus(c.bw, 407, "auth", "proxy authentication required", e.reqID, !keep,
 			"Proxy-Authenticate", `Basic realm="egressd"`)
 		return keep
