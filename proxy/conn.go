@@ -133,7 +133,9 @@ func (c *clientConn) serve() {
 			c.refuse(err)
 			return
 		}
-		c.raw.SetReadDeadline(time.Time{})
+		// Body copies set their own per-read and per-write deadlines; clear
+		// the previous request's so a slow keep-alive gap cannot trip them.
+		c.raw.SetDeadline(time.Time{})
 		if !c.handle() {
 			return
 		}
