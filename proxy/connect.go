@@ -2,10 +2,7 @@ package proxy
 
 import (
 	"context"
-	"net/netip"
 	"time"
-
-	"github.com/egressd/egressd/acl"
 )
 
 // connect serves a CONNECT request: dial first, answer 200 only once the
@@ -14,7 +11,7 @@ func (c *clientConn) connect(e *entry) {
 	s, r := c.s, &c.req
 	tenant := e.dec.Tenant
 	pol := s.currentPolicy()
-	check := func(ip netip.Addr) acl.Decision { return pol.CheckDial(tenant, ip, r.target.Port) }
+	check := dialCheck(pol, e)
 	up, ap, err := s.dialer.dialTarget(context.Background(), r.target, check)
 	if err != nil {
 		c.failRequest(e, err, false)

@@ -186,3 +186,16 @@ func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }
+
+// dialCheck is the per-address SSRF check for one request. A report-only
+// verdict lets the dial proceed but marks the entry, so the access log
+// shows would_deny with the rule that would have refused it.
+func dialCheck(pol Policy, e *entry) func(netip.Addr) acl.Decision {
+	return func(ip netip.Addr) acl.Decision {
+		d := pol.CheckDial(e.dec.Tenant, ip, e.target.Port)
+		if d.Action == acl.Allow && d.WouldDeny && !e.dec.WouldDeny {
+			e.dec.WouldDeny, e.dec.Rule, e.dec.Reason = true, d.Rule, d.Reason
+		}
+		return d
+	}
+}

@@ -27,9 +27,8 @@ func (c *clientConn) forward(e *entry) bool {
 	hasBody := r.chunked || r.contentLength > 0
 	keep := !r.wantsClose
 	key := poolKey{tls: r.target.Scheme == "https", host: r.target.Host, port: r.target.Port}
-	tenant := e.dec.Tenant
 	pol := s.currentPolicy()
-	check := func(ip netip.Addr) acl.Decision { return pol.CheckDial(tenant, ip, r.target.Port) }
+	check := dialCheck(pol, e)
 
 	var up *upConn
 	var err error
