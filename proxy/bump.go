@@ -59,7 +59,7 @@ type bumpState struct {
 // splices or bumps. pending holds client bytes already read.
 func (c *clientConn) afterConnect(e *entry, up net.Conn, pending []byte) {
 	s, r := c.s, &c.req
-	pol := s.currentPolicy()
+	pol := c.pol
 	tenant := e.dec.Tenant
 	ins := pol.Inspection(tenant, r.target.Host)
 	inspector := s.inspector.Load()

@@ -44,6 +44,7 @@ type clientConn struct {
 	// bump is set on the inner connection of an inspected tunnel.
 	bump  *bumpState
 	mconn *metrics.Conn
+	pol   Policy // the policy deciding the request in progress
 }
 
 var (
@@ -179,7 +180,10 @@ func (c *clientConn) handle() bool {
 	hasBody := r.chunked || r.contentLength > 0
 	keep := !r.wantsClose && !hasBody
 
-	e.dec = s.currentPolicy().Decide(c.id, r.creds, r.target)
+	// One policy for the whole request: a reload mid-request must not
+	// mix the decision of one config with the dial check of another.
+	c.pol = s.currentPolicy()
+	e.dec = c.pol.Decide(c.id, r.creds, r.target)
 	c.mconn.Identified(e.dec.Tenant)
 	if r.creds.Present && e.dec.Reason != acl.ReasonAuth {
 		e.user = r.creds.User
@@ -205,7 +209,7 @@ func (c *clientConn) handle() bool {
 			"X-Proxy-Deny-Reason", e.dec.Reason.String())
 		return keep
 	}
-	release, ok := s.limits.acquire(e.dec.Tenant, s.currentPolicy().Limits(e.dec.Tenant))
+	release, ok := s.limits.acquire(e.dec.Tenant, c.pol.Limits(e.dec.Tenant))
 	if !ok {
 		status := 429
 		if r.method == "CONNECT" {

@@ -10,8 +10,7 @@ import (
 func (c *clientConn) connect(e *entry) {
 	s, r := c.s, &c.req
 	tenant := e.dec.Tenant
-	pol := s.currentPolicy()
-	check := dialCheck(pol, e)
+	check := dialCheck(c.pol, e)
 	up, ap, err := s.dialer.dialTarget(context.Background(), r.target, check)
 	if err != nil {
 		c.failRequest(e, err, false)

@@ -27,8 +27,7 @@ func (c *clientConn) forward(e *entry) bool {
 	hasBody := r.chunked || r.contentLength > 0
 	keep := !r.wantsClose
 	key := poolKey{tls: r.target.Scheme == "https", host: r.target.Host, port: r.target.Port}
-	pol := s.currentPolicy()
-	check := dialCheck(pol, e)
+	check := dialCheck(c.pol, e)
 
 	var up *upConn
 	var err error
