@@ -42,12 +42,11 @@ const (
 	ioTimeout = 10 * time.Second
 )
 
-// testPolicy is a real compiled policy: tenant demo is recognised by its
+// testACL is a real policy config: tenant demo is recognised by its
 // LinkID or by a loopback source, and may reach loopback (which the SSRF
 // guard refuses unless a rule names it) and the fake names below.
-func testPolicy(t testing.TB) *acl.Policy {
-	t.Helper()
-	pol, err := acl.Compile(acl.Config{Tenants: []acl.TenantConfig{{
+func testACL() acl.Config {
+	return acl.Config{Tenants: []acl.TenantConfig{{
 		Name:        demoTenant,
 		LinkIDs:     []uint32{demoLinkID},
 		SourceCIDRs: []string{"127.0.0.0/8", "::1/128"},
@@ -55,7 +54,12 @@ func testPolicy(t testing.TB) *acl.Policy {
 			{Name: "loopback-origins", CIDRs: []string{"127.0.0.0/8", "::1/128"}},
 			{Name: "test-names", Domains: []string{"example.com", ".origin.test"}},
 		},
-	}}})
+	}}}
+}
+
+func compilePolicy(t testing.TB, cfg acl.Config) *acl.Policy {
+	t.Helper()
+	pol, err := acl.Compile(cfg)
 	if err != nil {
 		t.Fatalf("compile test policy: %v", err)
 	}
@@ -87,6 +91,18 @@ func loopbackResolver(names ...string) *fakeResolver {
 	return r
 }
 
+// loopbackOnlyDial is the upstream dialer of every test proxy: even if a
+// policy bug let a request through to another address, no packet leaves
+// the machine.
+func loopbackOnlyDial(ctx context.Context, network, address string) (net.Conn, error) {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil || !ap.Addr().Unmap().IsLoopback() {
+		return nil, fmt.Errorf("test dialer: refusing non-loopback address %q", address)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, network, address)
+}
+
 // testProxy is one running proxy.Server and what it logged.
 type testProxy struct {
 	srv    *proxy.Server
@@ -96,14 +112,23 @@ type testProxy struct {
 	done   chan error // Serve's return value
 }
 
-type proxyOption func(*proxy.Config, *proxy.Deps)
+type proxyOption func(testing.TB, *proxy.Config, *proxy.Deps)
 
 func withResolver(r proxy.Resolver) proxyOption {
-	return func(_ *proxy.Config, d *proxy.Deps) { d.Resolver = r }
+	return func(_ testing.TB, _ *proxy.Config, d *proxy.Deps) { d.Resolver = r }
 }
 
 func withConfig(f func(*proxy.Config)) proxyOption {
-	return func(c *proxy.Config, _ *proxy.Deps) { f(c) }
+	return func(_ testing.TB, c *proxy.Config, _ *proxy.Deps) { f(c) }
+}
+
+// withACL edits the test policy before it is compiled.
+func withACL(f func(*acl.Config)) proxyOption {
+	return func(t testing.TB, _ *proxy.Config, d *proxy.Deps) {
+		cfg := testACL()
+		f(&cfg)
+		d.Policy = compilePolicy(t, cfg)
+	}
 }
 
 // optionalPP is the dev-config mode: a trusted loopback peer may send a
@@ -131,11 +156,12 @@ func startProxy(t testing.TB, opts ...proxyOption) *testProxy {
 	deps := proxy.Deps{
 		Log:       zap.New(eventCore),
 		AccessLog: zap.New(accessCore),
-		Policy:    testPolicy(t),
+		Policy:    compilePolicy(t, testACL()),
 		Resolver:  loopbackResolver(),
+		Dial:      loopbackOnlyDial,
 	}
 	for _, o := range opts {
-		o(&cfg, &deps)
+		o(t, &cfg, &deps)
 	}
 	srv, err := proxy.New(cfg, deps)
 	if err != nil {
