@@ -114,10 +114,7 @@ func (c *Config) SetDefaults() {
 // Validate checks every section; messages start with their YAML path.
 func (c *Config) Validate() error {
 	var errs []error
-	errs = append(errs, c.Proxy.Validate(), c.ACL.Validate())
-	if c.TLS.Enabled() || c.TLS.CAKey != "" {
-		errs = append(errs, c.TLS.Validate())
-	}
+	errs = append(errs, c.Proxy.Validate(), c.ACL.Validate(), c.TLS.Validate())
 	switch c.Log.Format {
 	case "json", "squid":
 	default:
