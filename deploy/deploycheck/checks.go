@@ -1,0 +1,52 @@
+package deploycheck
+
+import "errors"
+
+// Check is one cross-check over a rendered set. Run returns nil when the
+// set passes, or an error saying what to fix.
+type Check struct {
+	Name string
+	Run  func(*Set) error
+}
+
+// CorporateChecks are run on every kustomization that deploys egressd.
+// The Private Link checks pass trivially when the set has no PLS Service
+// (the dev overlay); the tests assert the aks overlay has one.
+func CorporateChecks() []Check {
+	return []Check{
+		{"config passes egressd check", checkConfigValid},
+		{"config and its files are mounted so reload works", checkConfigMounted},
+		{"ports agree between config, container and Services", checkPorts},
+		{"probes use the admin port", checkProbes},
+		{"grace period covers preStop and drain_timeout", checkDrain},
+		{"pod is hardened", checkHardening},
+		{"replicas, PDB, HPA and spreading agree", checkAvailability},
+		{"NetworkPolicy admits admin from monitoring only", checkAdminIngress},
+		{"monitoring selects the admin port", checkMonitoring},
+		{"PLS proxy protocol matches proxy_protocol and trusted_proxies", checkPLSProxyProtocol},
+		{"LB probe design matches externalTrafficPolicy", checkProbeDesign},
+		{"PLS auto-approval is visible and never everyone", checkPLSApproval},
+		{"NAT IPs cover max_connections", checkNATCapacity},
+		{"proxy NetworkPolicy admits the NAT IPs and LB probes", checkProxyIngress},
+	}
+}
+
+// WorkloadChecks are run on the consumer-side kustomization.
+func WorkloadChecks() []Check {
+	return []Check{
+		{"proxy variables name the endpoint", checkProxyEnv},
+		{"force-proxy-egress allows exactly endpoint, DNS and in-cluster", checkForceProxyEgress},
+		{"filtered workloads use the proxy variables and the CA bundle", checkWorkloads},
+	}
+}
+
+// RunAll runs checks and joins their failures, each prefixed by its name.
+func RunAll(s *Set, checks []Check) error {
+	var errs []error
+	for _, c := range checks {
+		if err := c.Run(s); err != nil {
+			errs = append(errs, errors.New(s.Source+": "+c.Name+": "+err.Error()))
+		}
+	}
+	return errors.Join(errs...)
+}
