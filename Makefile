@@ -45,3 +45,10 @@ docker:
 
 clean:
 	rm -rf bin
+
+# Renders every kustomization under deploy/ with kubectl and validates it:
+# strict decoding plus the cross-checks in deploy/deploycheck. `make test`
+# runs the same package.
+.PHONY: deploy-check
+deploy-check:
+	$(GO) test -count=1 ./deploy/deploycheck/...
