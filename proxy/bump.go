@@ -67,14 +67,9 @@ func (c *clientConn) afterConnect(e *entry, up net.Conn, pending []byte) {
 		e.up, e.down = s.runTunnel(c.raw, up, pending, nil)
 		return
 	}
-	pr := peekPool.Get().(*bufio.Reader)
-	pr.Reset(&prefixConn{Conn: c.raw, pending: pending})
 	c.raw.SetReadDeadline(time.Now().Add(helloPeekTimeout))
-	hello, helloErr := tlsinspect.PeekClientHello(pr)
+	hello, helloErr := c.peekHello(&pending)
 	c.raw.SetReadDeadline(time.Time{})
-	pending = bufferedBytes(pr)
-	pr.Reset(nil)
-	peekPool.Put(pr)
 	if helloErr != nil && !isTimeout(helloErr) && !errors.Is(helloErr, tlsinspect.ErrNotTLS) {
 		// The client sent something TLS-shaped we cannot parse, or left.
 		e.errText = "client_hello"
@@ -125,6 +120,25 @@ func (c *clientConn) afterConnect(e *entry, up net.Conn, pending []byte) {
 		return
 	}
 	c.inspect(inspector, e, up, pending, host)
+}
+
+// peekHello reads the ClientHello without consuming it; *pending gets
+// every byte read so far. It waits for the first byte before taking a
+// 16 KiB peek buffer, so a tunnel whose client is silent (or idle) holds
+// no buffer at all.
+func (c *clientConn) peekHello(pending *[]byte) (tlsinspect.ClientHelloInfo, error) {
+	if tc, ok := c.raw.(*net.TCPConn); ok && len(*pending) == 0 {
+		if err := waitReadable(tc); err != nil {
+			return tlsinspect.ClientHelloInfo{}, err
+		}
+	}
+	pr := peekPool.Get().(*bufio.Reader)
+	pr.Reset(&prefixConn{Conn: c.raw, pending: *pending})
+	hello, err := tlsinspect.PeekClientHello(pr)
+	*pending = bufferedBytes(pr)
+	pr.Reset(nil)
+	peekPool.Put(pr)
+	return hello, err
 }
 
 // inspect terminates the client's TLS with a leaf minted for host, opens a
