@@ -60,18 +60,18 @@ func plsService(s *Set) (*corev1.Service, bool) {
 func natIPs(svc *corev1.Service) ([]netip.Addr, error) {
 	count, err := strconv.Atoi(svc.Annotations[annNATCount])
 	if err != nil || count < 1 || count > 8 {
-		return nil, fmt.Errorf("Service %s: %s is %q; set it to the number of NAT IPs, 1 to 8", svc.Name, annNATCount, svc.Annotations[annNATCount])
+		return nil, fmt.Errorf("service %s: %s is %q; set it to the number of NAT IPs, 1 to 8", svc.Name, annNATCount, svc.Annotations[annNATCount])
 	}
 	var ips []netip.Addr
 	for _, f := range strings.Fields(svc.Annotations[annNATIPs]) {
 		a, err := netip.ParseAddr(f)
 		if err != nil {
-			return nil, fmt.Errorf("Service %s: %s: %q is not an IP", svc.Name, annNATIPs, f)
+			return nil, fmt.Errorf("service %s: %s: %q is not an IP", svc.Name, annNATIPs, f)
 		}
 		ips = append(ips, a)
 	}
 	if len(ips) != count {
-		return nil, fmt.Errorf("Service %s: %s lists %d IPs but %s is %d; list every NAT IP so trusted_proxies and nat_cidrs can cover them", svc.Name, annNATIPs, len(ips), annNATCount, count)
+		return nil, fmt.Errorf("service %s: %s lists %d IPs but %s is %d; list every NAT IP so trusted_proxies and nat_cidrs can cover them", svc.Name, annNATIPs, len(ips), annNATCount, count)
 	}
 	return ips, nil
 }
@@ -148,10 +148,10 @@ func checkProbeDesign(s *Set) error {
 		}
 	}
 	if sp == nil {
-		return fmt.Errorf("Service %s has no port targeting the proxy port %d", svc.Name, proxyPort)
+		return fmt.Errorf("service %s has no port targeting the proxy port %d", svc.Name, proxyPort)
 	}
 	if svc.Spec.ExternalTrafficPolicy != corev1.ServiceExternalTrafficPolicyLocal {
-		return fmt.Errorf("Service %s: externalTrafficPolicy is %q: with Cluster the socket peer becomes a node address, so trusted_proxies and nat_cidrs cannot name the PLS NAT IPs; use Local with the health-probe annotations on port %d", svc.Name, svc.Spec.ExternalTrafficPolicy, sp.Port)
+		return fmt.Errorf("service %s: externalTrafficPolicy is %q: with Cluster the socket peer becomes a node address, so trusted_proxies and nat_cidrs cannot name the PLS NAT IPs; use Local with the health-probe annotations on port %d", svc.Name, svc.Spec.ExternalTrafficPolicy, sp.Port)
 	}
 	// With Local, Azure probes kube-proxy's health-check node port unless
 	// told otherwise, and that port cannot parse the PROXY header Azure adds
@@ -160,16 +160,16 @@ func checkProbeDesign(s *Set) error {
 	ann := svc.Annotations
 	probePort := ann[probeAnnotation(sp.Port, "port")]
 	if probePort != strconv.Itoa(int(sp.Port)) && probePort != sp.Name {
-		errs = append(errs, fmt.Errorf("Service %s: %s is %q: point the LB probe at the proxy port (%d or %q) itself, or it probes kube-proxy's health-check node port, which fails on the PROXY header", svc.Name, probeAnnotation(sp.Port, "port"), probePort, sp.Port, sp.Name))
+		errs = append(errs, fmt.Errorf("service %s: %s is %q: point the LB probe at the proxy port (%d or %q) itself, or it probes kube-proxy's health-check node port, which fails on the PROXY header", svc.Name, probeAnnotation(sp.Port, "port"), probePort, sp.Port, sp.Name))
 	}
 	switch proto := ann[probeAnnotation(sp.Port, "protocol")]; proto {
 	case "http":
 		if p := ann[probeAnnotation(sp.Port, "request-path")]; p != "/" {
-			errs = append(errs, fmt.Errorf("Service %s: %s is %q: egressd answers a probe's `GET /` (200, 503 while draining); set it to /", svc.Name, probeAnnotation(sp.Port, "request-path"), p))
+			errs = append(errs, fmt.Errorf("service %s: %s is %q: egressd answers a probe's `GET /` (200, 503 while draining); set it to /", svc.Name, probeAnnotation(sp.Port, "request-path"), p))
 		}
 	case "tcp":
 	default:
-		errs = append(errs, fmt.Errorf("Service %s: %s is %q: use http (sees the drain) or tcp; https cannot work on a plain proxy port", svc.Name, probeAnnotation(sp.Port, "protocol"), proto))
+		errs = append(errs, fmt.Errorf("service %s: %s is %q: use http (sees the drain) or tcp; https cannot work on a plain proxy port", svc.Name, probeAnnotation(sp.Port, "protocol"), proto))
 	}
 	return errors.Join(errs...)
 }
@@ -182,7 +182,7 @@ func checkPLSApproval(s *Set) error {
 	var errs []error
 	vis := strings.Fields(svc.Annotations[annVisibility])
 	if len(vis) == 0 {
-		errs = append(errs, fmt.Errorf("Service %s: %s is empty: no consumer subscription could see the alias; use \"*\" or a list of subscription IDs", svc.Name, annVisibility))
+		errs = append(errs, fmt.Errorf("service %s: %s is empty: no consumer subscription could see the alias; use \"*\" or a list of subscription IDs", svc.Name, annVisibility))
 	}
 	visAll := false
 	visible := map[string]bool{}
@@ -193,17 +193,17 @@ func checkPLSApproval(s *Set) error {
 		case guid.MatchString(v):
 			visible[strings.ToLower(v)] = true
 		default:
-			errs = append(errs, fmt.Errorf("Service %s: %s: %q is neither \"*\" nor a subscription ID", svc.Name, annVisibility, v))
+			errs = append(errs, fmt.Errorf("service %s: %s: %q is neither \"*\" nor a subscription ID", svc.Name, annVisibility, v))
 		}
 	}
 	for _, a := range strings.Fields(svc.Annotations[annAutoApproval]) {
 		switch {
 		case a == "*":
-			errs = append(errs, fmt.Errorf("Service %s: %s is \"*\": any subscription could connect without approval and reach the corporate egress; list your own subscriptions only", svc.Name, annAutoApproval))
+			errs = append(errs, fmt.Errorf("service %s: %s is \"*\": any subscription could connect without approval and reach the corporate egress; list your own subscriptions only", svc.Name, annAutoApproval))
 		case !guid.MatchString(a):
-			errs = append(errs, fmt.Errorf("Service %s: %s: %q is not a subscription ID", svc.Name, annAutoApproval, a))
+			errs = append(errs, fmt.Errorf("service %s: %s: %q is not a subscription ID", svc.Name, annAutoApproval, a))
 		case !visAll && !visible[strings.ToLower(a)]:
-			errs = append(errs, fmt.Errorf("Service %s: %s lists %s, which %s does not make visible, so the auto-approval can never be used; add it to the visibility or use \"*\"", svc.Name, annAutoApproval, a, annVisibility))
+			errs = append(errs, fmt.Errorf("service %s: %s lists %s, which %s does not make visible, so the auto-approval can never be used; add it to the visibility or use \"*\"", svc.Name, annAutoApproval, a, annVisibility))
 		}
 	}
 	return errors.Join(errs...)

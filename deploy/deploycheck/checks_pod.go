@@ -114,7 +114,7 @@ func checkPorts(s *Set) error {
 	for _, svc := range egressdServices(s) {
 		for _, sp := range svc.Spec.Ports {
 			if _, ok := resolvePort(c, sp.TargetPort); !ok {
-				errs = append(errs, fmt.Errorf("Service %s port %s: targetPort %s names no container port of egressd", svc.Name, sp.Name, sp.TargetPort.String()))
+				errs = append(errs, fmt.Errorf("service %s port %s: targetPort %s names no container port of egressd", svc.Name, sp.Name, sp.TargetPort.String()))
 			}
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/egressd/egressd/inject"
 )
 
 func TestEveryKustomizationDecodesStrictly(t *testing.T) {
@@ -20,6 +22,7 @@ func TestEveryKustomizationDecodesStrictly(t *testing.T) {
 		{name: "corporate aks", dir: dirAKS, kinds: []string{"ConfigMap", "Deployment", "Service", "NetworkPolicy", "ServiceMonitor", "PrometheusRule"}},
 		{name: "workload", dir: dirWorkload, kinds: []string{"Namespace", "ConfigMap", "NetworkPolicy", "Deployment"}},
 		{name: "monitoring", dir: dirMonitoring, kinds: []string{"ServiceMonitor", "PrometheusRule", "ConfigMap"}},
+		{name: "workload inject webhook", dir: filepath.Join(dirWorkload, "inject"), kinds: []string{"MutatingWebhookConfiguration", "Deployment", "Service", "Certificate"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -128,6 +131,28 @@ func TestWorkload(t *testing.T) {
 	t.Run("Bicep and Terraform carry the static IP, alias and request message", func(t *testing.T) {
 		if err := CheckIaC(WorkloadIaC(dirWorkload, ep)); err != nil {
 			t.Error(err)
+		}
+	})
+	t.Run("the inject webhook injects the same endpoint", func(t *testing.T) {
+		wh := render(t, filepath.Join(dirWorkload, "inject"))
+		var found bool
+		for _, cm := range typedOf[*corev1.ConfigMap](wh) {
+			raw, ok := cm.Data["config.yaml"]
+			if !ok {
+				continue
+			}
+			found = true
+			cfg, err := inject.ParseConfig([]byte(raw))
+			if err != nil {
+				t.Fatalf("ConfigMap %s: %v", cm.Name, err)
+			}
+			got, err := ProxyEndpoint(cfg.Proxy.HTTPProxy)
+			if err != nil || got != ep {
+				t.Errorf("inject proxy.http_proxy %q (%v), want http://%s as in %s", cfg.Proxy.HTTPProxy, err, ep, ProxyEnvConfigMap)
+			}
+		}
+		if !found {
+			t.Error("deploy/workload/inject renders no ConfigMap with config.yaml")
 		}
 	})
 	t.Run("AKS http-proxy-config points at the endpoint", func(t *testing.T) {

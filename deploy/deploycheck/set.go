@@ -80,7 +80,7 @@ func egressdDeployment(s *Set) (*appsv1.Deployment, *corev1.Container, error) {
 			return d, c, nil
 		}
 	}
-	return nil, nil, fmt.Errorf("Deployment %s: no container named egressd", d.Name)
+	return nil, nil, fmt.Errorf("deployment %s: no container named egressd", d.Name)
 }
 
 // HasEgressd reports whether the set deploys egressd (the corporate side).
