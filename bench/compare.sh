@@ -4,8 +4,7 @@
 # bench/RESULTS.md. Called by `make bench`. See bench/README.md.
 #
 # Every proxy runs pinned to CPU 0 and the load generator (with its origin)
-# to CPU 1. Each proxy is started fresh for each round so that the idle
-# mode's RSS delta starts from a cold process. All traffic stays on
+# to CPU 1. Each proxy is started fresh for each round. All traffic stays on
 # 127.0.0.1. Every process this script starts is killed on exit.
 #
 # Knobs (environment): BENCH_ROUNDS (3), BENCH_DURATION (3s per run),
@@ -37,7 +36,11 @@ NOTES=$OUT/notes.txt
 : >"$RESULTS" >"$CMDS" >"$NOTES"
 
 PROXY_PID=""
+LOAD_PID=""
 cleanup() {
+	if [[ -n $LOAD_PID ]]; then
+		kill "$LOAD_PID" 2>/dev/null || true
+	fi
 	if [[ -n $PROXY_PID ]]; then
 		kill "$PROXY_PID" 2>/dev/null || true
 		wait "$PROXY_PID" 2>/dev/null || true
@@ -241,7 +244,12 @@ measure() { # name mode round
 	fi
 	echo "compare: round $round: $mode against $name" >&2
 	local rc=0
-	"${cmd[@]}" >>"$RESULTS" 2>>"$OUT/bench.log" || rc=$?
+	# In the background, so that a signal to this script is handled at once
+	# and the trap can kill the load generator too.
+	"${cmd[@]}" >>"$RESULTS" 2>>"$OUT/bench.log" &
+	LOAD_PID=$!
+	wait "$LOAD_PID" || rc=$?
+	LOAD_PID=""
 	if ((rc == 2)); then
 		note "round $round $mode $name: the load generator refused to run (see bench/out/bench.log)"
 	fi
@@ -251,7 +259,11 @@ PROXIES=()
 ((HAVE_EGRESSD)) && PROXIES+=(egressd)
 ((HAVE_SQUID)) && PROXIES+=(squid)
 PROXIES+=(relay goproxy)
-MODES=(idle http-rps connect-rate connect-throughput http-throughput)
+# idle last: closing thousands of tunnels leaves the proxy (and the
+# kernel's TIME_WAIT table) busy for a while, which would spoil the next mode.
+# Its RSS delta is sampled just before the tunnels open, so earlier modes do
+# not hide its growth.
+MODES=(http-rps connect-rate connect-throughput http-throughput idle)
 {
 	echo "# $(date -u +%FT%TZ) rounds=$ROUNDS duration=$DUR tunnels=$TUNNELS proxies pinned with: ${PIN_PROXY[*]:-none}, load with: ${PIN_LOAD[*]:-none}"
 	echo "bash bench/compare.sh   # which ran, per round and proxy:"
