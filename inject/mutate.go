@@ -248,17 +248,19 @@ func (m *mutator) envGroupOps(env []corev1.EnvVar, base string, g envGroup) (add
 // container's own and its CA variables are left alone too.
 func (m *mutator) mountOps(c *corev1.Container, base string) ([]patchOp, bool) {
 	want := m.ca.mount
+	// Path first: moving our mount onto a path another volume already
+	// uses would leave two mounts at one path, which is invalid.
+	for _, vm := range c.VolumeMounts {
+		if vm.Name != want.Name && path.Clean(vm.MountPath) == want.MountPath {
+			return nil, false
+		}
+	}
 	for j, vm := range c.VolumeMounts {
 		if vm.Name == want.Name {
 			if mountMatches(vm, want) {
 				return nil, true
 			}
 			return []patchOp{{Op: "replace", Path: fmt.Sprintf("%s/volumeMounts/%d", base, j), Value: want}}, true
-		}
-	}
-	for _, vm := range c.VolumeMounts {
-		if path.Clean(vm.MountPath) == want.MountPath {
-			return nil, false
 		}
 	}
 	return appendOps(base+"/volumeMounts", len(c.VolumeMounts), []corev1.VolumeMount{want}), true
