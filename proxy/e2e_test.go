@@ -21,6 +21,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/egressd/egressd/proxy"
 )
 
 const curlPath = "/usr/bin/curl"
@@ -738,4 +740,218 @@ func TestStreaming(t *testing.T) {
 			t.Fatalf("%d %q, want 200 \"first;second\"", resp.StatusCode, body)
 		}
 	})
+}
+
+// TestUpstreamEdgeCases covers origins that misbehave or are slow: each
+// gets the documented proxy status, and the client connection is left in
+// a state the next request can trust.
+func TestUpstreamEdgeCases(t *testing.T) {
+	t.Parallel()
+	bothFramings := startRawOrigin(t, func(c net.Conn, _ *bufio.Reader, _ string) bool {
+		// Chunked wins over Content-Length (RFC 9112 §6.3), and a
+		// connection that sent both must not be reused.
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+		return true
+	})
+	silent := startRawOrigin(t, func(c net.Conn, br *bufio.Reader, _ string) bool {
+		br.ReadByte() // wait for the proxy to give up
+		return false
+	})
+	hangsUp := startRawOrigin(t, func(net.Conn, *bufio.Reader, string) bool { return false })
+	notHTTP := startRawOrigin(t, func(c net.Conn, _ *bufio.Reader, _ string) bool {
+		io.WriteString(c, "SSH-2.0-OpenSSH_9.6\r\n\r\n")
+		return false
+	})
+	p := startProxy(t, withConfig(func(c *proxy.Config) { c.ResponseHeaderTimeout = 300 * time.Millisecond }))
+
+	tests := []struct {
+		name   string
+		origin *rawOrigin
+		status int
+		reason string // X-Proxy-Error, "" for a relayed response
+		body   string
+		conns  int32 // origin connections after two requests
+	}{
+		{name: "Content-Length and chunked: chunked wins, not pooled", origin: bothFramings, status: 200, body: "hello", conns: 2},
+		{name: "origin never answers", origin: silent, status: 504, reason: "upstream_timeout"},
+		{name: "origin closes without a response", origin: hangsUp, status: 502, reason: "upstream"},
+		{name: "origin speaks something else", origin: notHTTP, status: 502, reason: "upstream"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := tc.origin.conns.Load()
+			c := dial(t, p.addr)
+			br := bufio.NewReader(c)
+			req := "GET http://" + tc.origin.addr + "/ HTTP/1.1\r\nHost: " + tc.origin.addr + "\r\n\r\n"
+			resp, body := exchange(t, c, br, req, "GET")
+			if resp.StatusCode != tc.status || resp.Header.Get("X-Proxy-Error") != tc.reason {
+				t.Fatalf("%d %q (%q), want %d %q", resp.StatusCode, resp.Header.Get("X-Proxy-Error"), body, tc.status, tc.reason)
+			}
+			if tc.reason != "" {
+				return
+			}
+			if string(body) != tc.body {
+				t.Fatalf("body %q, want %q", body, tc.body)
+			}
+			resp, body = exchange(t, c, br, req, "GET")
+			if resp.StatusCode != tc.status || string(body) != tc.body {
+				t.Fatalf("second request: %d %q", resp.StatusCode, body)
+			}
+			if got := tc.origin.conns.Load() - before; got != tc.conns {
+				t.Errorf("origin saw %d connections, want %d", got, tc.conns)
+			}
+		})
+	}
+}
+
+// TestStaleUpstreamIsRetried: an origin that closes an idle keep-alive
+// connection must not turn the next request into an error.
+func TestStaleUpstreamIsRetried(t *testing.T) {
+	t.Parallel()
+	o := startRawOrigin(t, func(c net.Conn, _ *bufio.Reader, _ string) bool {
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		return false // close right after, without announcing it
+	})
+	p := startProxy(t)
+	c := dial(t, p.addr)
+	br := bufio.NewReader(c)
+	req := "GET http://" + o.addr + "/ HTTP/1.1\r\nHost: " + o.addr + "\r\n\r\n"
+	for i := range 3 {
+		resp, body := exchange(t, c, br, req, "GET")
+		if resp.StatusCode != 200 || string(body) != "ok" {
+			t.Fatalf("request %d: %d %q, want 200 ok", i, resp.StatusCode, body)
+		}
+		time.Sleep(20 * time.Millisecond) // let the origin's FIN arrive
+	}
+	if n := o.conns.Load(); n != 3 {
+		t.Errorf("origin saw %d connections, want 3 (one per request)", n)
+	}
+}
+
+func TestPipelinedRequests(t *testing.T) {
+	t.Parallel()
+	o := startHTTPOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.URL.Path)
+	}))
+	host := strings.TrimPrefix(o, "http://")
+	p := startProxy(t)
+	c := dial(t, p.addr)
+	br := bufio.NewReader(c)
+	var all strings.Builder
+	paths := []string{"/a", "/b", "/c"}
+	for _, path := range paths {
+		all.WriteString("GET http://" + host + path + " HTTP/1.1\r\nHost: " + host + "\r\n\r\n")
+	}
+	io.WriteString(c, all.String())
+	for _, path := range paths {
+		resp, body := readResponse(t, br, "GET")
+		if resp.StatusCode != 200 || string(body) != path {
+			t.Fatalf("pipelined %s: %d %q", path, resp.StatusCode, body)
+		}
+	}
+}
+
+func TestHTTP10KeepAlive(t *testing.T) {
+	t.Parallel()
+	o := startHTTPOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hi")
+	}))
+	host := strings.TrimPrefix(o, "http://")
+	p := startProxy(t)
+	c := dial(t, p.addr)
+	br := bufio.NewReader(c)
+	for i := range 2 {
+		resp, body := exchange(t, c, br, "GET http://"+host+"/ HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", "GET")
+		if resp.StatusCode != 200 || string(body) != "hi" {
+			t.Fatalf("request %d: %d %q", i, resp.StatusCode, body)
+		}
+		if resp.Header.Get("Connection") != "keep-alive" || resp.ContentLength != 2 {
+			t.Fatalf("request %d: Connection %q, Content-Length %d; want keep-alive and 2", i, resp.Header.Get("Connection"), resp.ContentLength)
+		}
+	}
+}
+
+// TestUpgradeBecomesTunnel: a 101 Switching Protocols on plain HTTP (a
+// WebSocket) turns the connection into a byte pipe both ways.
+func TestUpgradeBecomesTunnel(t *testing.T) {
+	t.Parallel()
+	o := startRawOrigin(t, func(c net.Conn, br *bufio.Reader, head string) bool {
+		if v := fieldValues(head, "Upgrade"); len(v) != 1 || v[0] != "websocket" {
+			io.WriteString(c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+			return false
+		}
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+		io.Copy(c, br)
+		return false
+	})
+	p := startProxy(t)
+	c := dial(t, p.addr)
+	br := bufio.NewReader(c)
+	io.WriteString(c, "GET http://"+o.addr+"/ws HTTP/1.1\r\nHost: "+o.addr+"\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+	resp, err := http.ReadResponse(br, &http.Request{Method: "GET"})
+	if err != nil {
+		t.Fatalf("read 101: %v", err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Upgrade") != "websocket" {
+		t.Fatalf("%d Upgrade=%q, want 101 websocket", resp.StatusCode, resp.Header.Get("Upgrade"))
+	}
+	for _, msg := range []string{"frame one", "frame two"} {
+		io.WriteString(c, msg)
+		buf := make([]byte, len(msg))
+		if _, err := io.ReadFull(br, buf); err != nil || string(buf) != msg {
+			t.Fatalf("echo over the upgraded connection: %q, %v", buf, err)
+		}
+	}
+}
+
+func TestConnectionLimit(t *testing.T) {
+	t.Parallel()
+	echo := startEcho(t)
+	p := startProxy(t, withConfig(func(c *proxy.Config) { c.MaxConnections = 2 }))
+	connectVia(t, p, echo)
+	connectVia(t, p, echo)
+	c := dial(t, p.addr)
+	br := bufio.NewReader(c)
+	resp, body := readResponse(t, br, "GET")
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("X-Proxy-Error") != "connection_limit" {
+		t.Fatalf("%d %q (%q), want 503 connection_limit", resp.StatusCode, resp.Header.Get("X-Proxy-Error"), body)
+	}
+	expectEOF(t, c, br)
+}
+
+// TestHTTPSAbsoluteForm: GET https://... (no CONNECT) makes the proxy
+// speak TLS upstream, and it must verify the origin's certificate.
+func TestHTTPSAbsoluteForm(t *testing.T) {
+	t.Parallel()
+	o := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "tls=%v host=%s", r.TLS != nil, r.Host)
+	}))
+	t.Cleanup(o.Close)
+	host := strings.TrimPrefix(o.URL, "https://")
+	roots := x509.NewCertPool()
+	roots.AddCert(o.Certificate())
+	trusting := startProxy(t, func(_ testing.TB, _ *proxy.Config, d *proxy.Deps) {
+		d.UpstreamTLS = func(name string) *tls.Config { return &tls.Config{ServerName: name, RootCAs: roots} }
+	})
+	// The default verifies against the system roots, which do not know
+	// httptest's certificate: the request must fail, not pass unverified.
+	verifying := startProxy(t)
+	tests := []struct {
+		name   string
+		p      *testProxy
+		status int
+		body   string
+	}{
+		{name: "trusted origin", p: trusting, status: 200, body: "tls=true host=" + host},
+		{name: "untrusted origin certificate", p: verifying, status: 502},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t, tc.p.addr)
+			resp, body := exchange(t, c, bufio.NewReader(c), "GET https://"+host+"/ HTTP/1.1\r\nHost: "+host+"\r\n\r\n", "GET")
+			if resp.StatusCode != tc.status || tc.body != "" && string(body) != tc.body {
+				t.Fatalf("%d %q, want %d %q", resp.StatusCode, body, tc.status, tc.body)
+			}
+		})
+	}
 }
