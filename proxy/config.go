@@ -62,6 +62,12 @@ type Config struct {
 	// DrainTimeout is how long in-flight requests and tunnels may run after
 	// SIGTERM. Keep terminationGracePeriodSeconds above it. Default 25s.
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
+	// DrainDelay is how long, after SIGTERM, egressd keeps accepting while
+	// readiness and load balancer probes already fail, so the load balancer
+	// takes the node out before the listener closes. Keep
+	// terminationGracePeriodSeconds above preStop + drain_delay +
+	// drain_timeout. Default 0s.
+	DrainDelay time.Duration `yaml:"drain_delay"`
 	// Via is the pseudonym in the Via header. Default "egressd".
 	Via string `yaml:"via"`
 
@@ -133,7 +139,7 @@ func (c *Config) Validate() error {
 		"client_idle_timeout": c.ClientIdleTimeout, "upstream_idle_timeout": c.UpstreamIdleTimeout,
 		"tunnel_idle_timeout": c.TunnelIdleTimeout, "dial_timeout": c.DialTimeout,
 		"response_header_timeout": c.ResponseHeaderTimeout, "tcp_keepalive": c.TCPKeepAlive,
-		"drain_timeout": c.DrainTimeout,
+		"drain_timeout": c.DrainTimeout, "drain_delay": c.DrainDelay,
 	}
 	for _, k := range slices.Sorted(maps.Keys(positive)) {
 		if positive[k] < 0 {

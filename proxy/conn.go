@@ -103,7 +103,7 @@ func (c *clientConn) answerProbe() {
 		return
 	}
 	status := "200 OK"
-	if c.s.draining.Load() {
+	if c.s.unready.Load() {
 		status = "503 Service Unavailable"
 	}
 	c.bw.WriteString("HTTP/1.1 " + status + "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")

@@ -75,7 +75,11 @@ type Server struct {
 	conns    map[*clientConn]struct{}
 	open     atomic.Int64
 	draining atomic.Bool
-	wg       sync.WaitGroup
+	// unready is set first on SIGTERM: probes fail while the listener
+	// still accepts, so the load balancer stops sending new flows before
+	// connections would be refused.
+	unready atomic.Bool
+	wg      sync.WaitGroup
 }
 
 type policyBox struct{ p Policy }
@@ -149,7 +153,11 @@ func (s *Server) SetInspector(i *tlsinspect.Inspector) { s.inspector.Store(i) }
 
 // Ready reports whether the server wants new traffic; it turns false as soon
 // as a drain starts so readiness probes take the pod out of rotation first.
-func (s *Server) Ready() bool { return !s.draining.Load() }
+func (s *Server) Ready() bool { return !s.unready.Load() }
+
+// BeginDrain fails readiness and load balancer probes but keeps serving;
+// call Shutdown after the load balancer has had time to notice.
+func (s *Server) BeginDrain() { s.unready.Store(true) }
 
 // ListenAndServe listens on cfg.Listen and serves until Shutdown.
 func (s *Server) ListenAndServe() error {
@@ -210,6 +218,7 @@ var overloaded = []byte("HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/
 // had to cut connections.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
+	s.unready.Store(true)
 	s.draining.Store(true)
 	if s.ln != nil {
 		s.ln.Close()

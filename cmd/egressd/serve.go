@@ -125,16 +125,26 @@ func serve(args []string, stdout, stderr io.Writer) error {
 				r.reload(true)
 				continue
 			}
-			return drain(log, srv, admin, cfg.Proxy.DrainTimeout, signals)
+			return drain(log, srv, admin, cfg.Proxy, signals)
 		}
 	}
 }
 
 // drain fails readiness, stops accepting, and lets work in flight finish
 // within the deadline. A second signal exits at once.
-func drain(log *zap.Logger, srv *proxy.Server, admin *http.Server, timeout time.Duration, signals <-chan os.Signal) error {
-	log.Info("draining", zap.Duration("deadline", timeout), zap.Int64("connections", srv.OpenConnections()))
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+func drain(log *zap.Logger, srv *proxy.Server, admin *http.Server, cfg proxy.Config, signals <-chan os.Signal) error {
+	srv.BeginDrain()
+	if cfg.DrainDelay > 0 {
+		log.Info("failing probes before closing the listener", zap.Duration("drain_delay", cfg.DrainDelay))
+		select {
+		case <-time.After(cfg.DrainDelay):
+		case sig := <-signals:
+			admin.Close()
+			return fmt.Errorf("second signal (%s) during drain: exiting now", sig)
+		}
+	}
+	log.Info("draining", zap.Duration("deadline", cfg.DrainTimeout), zap.Int64("connections", srv.OpenConnections()))
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- srv.Shutdown(ctx) }()

@@ -190,11 +190,11 @@ func checkDrain(s *Set) error {
 		return fmt.Errorf("no preStop sleep: SIGTERM would arrive while kube-proxy and the load balancer still send new connections; add lifecycle.preStop.sleep.seconds (5)")
 	}
 	if d.Spec.Template.Spec.TerminationGracePeriodSeconds == nil {
-		return fmt.Errorf("terminationGracePeriodSeconds unset (30s default); set it to at least preStop %s + drain_timeout %s + %s", preStop, cfg.Proxy.DrainTimeout, shutdownMargin)
+		return fmt.Errorf("terminationGracePeriodSeconds unset (30s default); set it to at least preStop %s + drain_delay %s + drain_timeout %s + %s", preStop, cfg.Proxy.DrainDelay, cfg.Proxy.DrainTimeout, shutdownMargin)
 	}
 	grace := time.Duration(*d.Spec.Template.Spec.TerminationGracePeriodSeconds) * time.Second
-	if need := preStop + cfg.Proxy.DrainTimeout + shutdownMargin; grace < need {
-		return fmt.Errorf("terminationGracePeriodSeconds is %s, less than preStop %s + proxy.drain_timeout %s + %s to exit: tunnels would be killed before the drain ends; raise it to %d or lower drain_timeout", grace, preStop, cfg.Proxy.DrainTimeout, shutdownMargin, int(need.Seconds()))
+	if need := preStop + cfg.Proxy.DrainDelay + cfg.Proxy.DrainTimeout + shutdownMargin; grace < need {
+		return fmt.Errorf("terminationGracePeriodSeconds is %s, less than preStop %s + proxy.drain_delay %s + proxy.drain_timeout %s + %s to exit: tunnels would be killed before the drain ends; raise it to %d or lower drain_timeout", grace, preStop, cfg.Proxy.DrainDelay, cfg.Proxy.DrainTimeout, shutdownMargin, int(need.Seconds()))
 	}
 	return nil
 }
