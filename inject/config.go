@@ -101,11 +101,11 @@ type CAConfig struct {
 	// ConfigMap is the ConfigMap name in the pod's namespace. Empty disables
 	// CA injection.
 	ConfigMap string `yaml:"config_map"`
-	// Key is the ConfigMap key holding the PEM bundle. Default "ca.crt"; it
+	// Key is the ConfigMap key holding the PEM bundle. Default "ca-bundle.crt"; it
 	// is also the file name under MountPath.
 	Key string `yaml:"key"`
 	// VolumeName is reserved for the webhook in every selected pod: a
-	// different volume of the same name is replaced. Default "egressd-ca".
+	// different volume of the same name is replaced. Default "egressd-inject-ca".
 	VolumeName string `yaml:"volume_name"`
 	// MountPath is the directory mounted read-only. Default /etc/egressd/ca.
 	// A whole-directory mount (not subPath) so ConfigMap updates reach the pod.
@@ -129,8 +129,8 @@ func DefaultConfig() Config {
 		Selector:        map[string]string{"network": "filtered"},
 		NoProxy:         NoProxyConfig{ClusterDomain: "cluster.local", IMDS: &imds},
 		CA: CAConfig{
-			Key:        "ca.crt",
-			VolumeName: "egressd-ca",
+			Key:        "ca-bundle.crt",
+			VolumeName: "egressd-inject-ca",
 			MountPath:  "/etc/egressd/ca",
 			Env:        []string{"SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE"},
 		},

@@ -43,7 +43,7 @@ func podFromShape(shape []byte) corev1.Pod {
 	}
 	switch r.next(4) {
 	case 1:
-		pod.Spec.Volumes = []corev1.Volume{{Name: "egressd-ca", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+		pod.Spec.Volumes = []corev1.Volume{{Name: "egressd-inject-ca", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
 	case 2:
 		pod.Spec.Volumes = []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
 	case 3:
@@ -64,13 +64,13 @@ func podFromShape(shape []byte) corev1.Pod {
 		}
 		switch r.next(5) {
 		case 1:
-			c.VolumeMounts = []corev1.VolumeMount{{Name: "egressd-ca", MountPath: "/old"}}
+			c.VolumeMounts = []corev1.VolumeMount{{Name: "egressd-inject-ca", MountPath: "/old"}}
 		case 4:
-			c.VolumeMounts = []corev1.VolumeMount{{Name: "data", MountPath: "/etc/egressd/ca/"}, {Name: "egressd-ca", MountPath: "/old"}}
+			c.VolumeMounts = []corev1.VolumeMount{{Name: "data", MountPath: "/etc/egressd/ca/"}, {Name: "egressd-inject-ca", MountPath: "/old"}}
 		case 2:
 			c.VolumeMounts = []corev1.VolumeMount{{Name: "data", MountPath: "/etc/egressd/ca"}}
 		case 3:
-			c.VolumeMounts = []corev1.VolumeMount{{Name: "data", MountPath: "/data"}, {Name: "egressd-ca", MountPath: "/etc/egressd/ca", ReadOnly: true}}
+			c.VolumeMounts = []corev1.VolumeMount{{Name: "data", MountPath: "/data"}, {Name: "egressd-inject-ca", MountPath: "/etc/egressd/ca", ReadOnly: true}}
 		}
 		return c
 	}
@@ -123,8 +123,8 @@ func FuzzMutate(f *testing.F) {
 		for _, v := range out.Spec.Volumes {
 			volumes[v.Name]++
 		}
-		if volumes["egressd-ca"] > 1 {
-			t.Fatalf("two volumes named egressd-ca: %s", patch)
+		if volumes["egressd-inject-ca"] > 1 {
+			t.Fatalf("two volumes named egressd-inject-ca: %s", patch)
 		}
 		for _, c := range append(out.Spec.InitContainers, out.Spec.Containers...) {
 			paths := map[string]int{}

@@ -22,7 +22,7 @@ const (
 	// change in order or content shows up here.
 	testNoProxy = "localhost,127.0.0.1,::1,10.0.0.0/16,10.244.0.0/16,.cluster.local,.svc," +
 		"kubernetes.default,kubernetes.default.svc,myaks-abc.hcp.westeurope.azmk8s.io,169.254.169.254,.corp.example"
-	testCAFile = "/etc/egressd/ca/ca.crt"
+	testCAFile = "/etc/egressd/ca/ca-bundle.crt"
 )
 
 func testConfig() Config {
@@ -33,7 +33,7 @@ func testConfig() Config {
 	cfg.NoProxy.PodCIDRs = []string{"10.244.0.0/16"}
 	cfg.NoProxy.APIServerFQDN = "myaks-abc.hcp.westeurope.azmk8s.io"
 	cfg.NoProxy.Extra = []string{".corp.example"}
-	cfg.CA.ConfigMap = "corporate-ca"
+	cfg.CA.ConfigMap = "egressd-ca-bundle"
 	return cfg
 }
 

@@ -12,7 +12,7 @@ import (
 )
 
 // The CA volume exactly as the webhook writes it.
-const caVolumeJSON = `{"name":"egressd-ca","configMap":{"name":"corporate-ca","items":[{"key":"ca.crt","path":"ca.crt"}],"defaultMode":292,"optional":false}}`
+const caVolumeJSON = `{"name":"egressd-inject-ca","configMap":{"name":"egressd-ca-bundle","items":[{"key":"ca-bundle.crt","path":"ca-bundle.crt"}],"defaultMode":292,"optional":false}}`
 
 func TestMutatePodShapes(t *testing.T) {
 	override := testConfig()
@@ -45,9 +45,9 @@ func TestMutatePodShapes(t *testing.T) {
 				"spec":{"containers":[{"name":"app","image":"shop:1"}]}}`,
 			wantPatch:   true,
 			wantEnv:     map[string][]string{"app": injectedEnv(true)},
-			wantMounts:  map[string][]string{"app": {"egressd-ca"}},
+			wantMounts:  map[string][]string{"app": {"egressd-inject-ca"}},
 			wantVolumes: []string{caVolumeJSON},
-			wantStatus:  `{"proxy":"http://10.2.128.100:3128","ca":"corporate-ca/ca.crt","containers":["app"]}`,
+			wantStatus:  `{"proxy":"http://10.2.128.100:3128","ca":"egressd-ca-bundle/ca-bundle.crt","containers":["app"]}`,
 		},
 		{
 			name: "existing env, volumes and annotations are kept and appended to",
@@ -59,9 +59,9 @@ func TestMutatePodShapes(t *testing.T) {
 				"volumeMounts":[{"name":"data","mountPath":"/data"}]}]}}`,
 			wantPatch:       true,
 			wantEnv:         map[string][]string{"app": concat([]string{"MODE=prod"}, injectedEnv(true))},
-			wantMounts:      map[string][]string{"app": {"data", "egressd-ca"}},
+			wantMounts:      map[string][]string{"app": {"data", "egressd-inject-ca"}},
 			wantVolumes:     []string{`{"name":"data","emptyDir":{}}`, caVolumeJSON},
-			wantStatus:      `{"proxy":"http://10.2.128.100:3128","ca":"corporate-ca/ca.crt","containers":["app"]}`,
+			wantStatus:      `{"proxy":"http://10.2.128.100:3128","ca":"egressd-ca-bundle/ca-bundle.crt","containers":["app"]}`,
 			wantAnnotations: map[string]string{"example.com/owner~team": "payments"},
 		},
 		{
@@ -76,9 +76,9 @@ func TestMutatePodShapes(t *testing.T) {
 				"app":     injectedEnv(true),
 				"sidecar": concat([]string{"A=1"}, injectedEnv(true)),
 			},
-			wantMounts:  map[string][]string{"migrate": {"egressd-ca"}, "app": {"egressd-ca"}, "sidecar": {"egressd-ca"}},
+			wantMounts:  map[string][]string{"migrate": {"egressd-inject-ca"}, "app": {"egressd-inject-ca"}, "sidecar": {"egressd-inject-ca"}},
 			wantVolumes: []string{caVolumeJSON},
-			wantStatus:  `{"proxy":"http://10.2.128.100:3128","ca":"corporate-ca/ca.crt","containers":["migrate","app","sidecar"]}`,
+			wantStatus:  `{"proxy":"http://10.2.128.100:3128","ca":"egressd-ca-bundle/ca-bundle.crt","containers":["migrate","app","sidecar"]}`,
 		},
 		{
 			name: "explicit HTTPS_PROXY keeps its whole group, other groups are added",
@@ -92,9 +92,9 @@ func TestMutatePodShapes(t *testing.T) {
 				"NO_PROXY=" + testNoProxy, "no_proxy=" + testNoProxy,
 				"SSL_CERT_FILE=" + testCAFile, "NODE_EXTRA_CA_CERTS=" + testCAFile, "REQUESTS_CA_BUNDLE=" + testCAFile,
 			}},
-			wantMounts:  map[string][]string{"app": {"egressd-ca"}},
+			wantMounts:  map[string][]string{"app": {"egressd-inject-ca"}},
 			wantVolumes: []string{caVolumeJSON},
-			wantStatus:  `{"proxy":"http://10.2.128.100:3128","ca":"corporate-ca/ca.crt","containers":["app"],"explicit":["app:HTTPS_PROXY"]}`,
+			wantStatus:  `{"proxy":"http://10.2.128.100:3128","ca":"egressd-ca-bundle/ca-bundle.crt","containers":["app"],"explicit":["app:HTTPS_PROXY"]}`,
 		},
 		{
 			name: "no_proxy from a ConfigMap and an explicit SSL_CERT_FILE are explicit too",
@@ -110,9 +110,9 @@ func TestMutatePodShapes(t *testing.T) {
 				"HTTPS_PROXY=" + testProxy, "https_proxy=" + testProxy,
 				"NODE_EXTRA_CA_CERTS=" + testCAFile, "REQUESTS_CA_BUNDLE=" + testCAFile,
 			}},
-			wantMounts:  map[string][]string{"app": {"egressd-ca"}},
+			wantMounts:  map[string][]string{"app": {"egressd-inject-ca"}},
 			wantVolumes: []string{caVolumeJSON},
-			wantStatus:  `{"proxy":"http://10.2.128.100:3128","ca":"corporate-ca/ca.crt","containers":["app"],"explicit":["app:no_proxy","app:SSL_CERT_FILE"]}`,
+			wantStatus:  `{"proxy":"http://10.2.128.100:3128","ca":"egressd-ca-bundle/ca-bundle.crt","containers":["app"],"explicit":["app:no_proxy","app:SSL_CERT_FILE"]}`,
 		},
 		{
 			name: "an explicit value equal to the injected one gets its twin",
@@ -142,21 +142,21 @@ func TestMutatePodShapes(t *testing.T) {
 				[]string{"http_proxy=" + testProxy, "HTTPS_PROXY=" + testProxy, "https_proxy=" + testProxy, "no_proxy=" + testNoProxy},
 				[]string{"SSL_CERT_FILE=" + testCAFile, "NODE_EXTRA_CA_CERTS=" + testCAFile, "REQUESTS_CA_BUNDLE=" + testCAFile},
 			)},
-			wantMounts:  map[string][]string{"app": {"egressd-ca"}},
+			wantMounts:  map[string][]string{"app": {"egressd-inject-ca"}},
 			wantVolumes: []string{caVolumeJSON},
-			wantStatus:  `{"proxy":"http://10.2.128.100:3128","ca":"corporate-ca/ca.crt","containers":["app"]}`,
+			wantStatus:  `{"proxy":"http://10.2.128.100:3128","ca":"egressd-ca-bundle/ca-bundle.crt","containers":["app"]}`,
 		},
 		{
 			name: "a different volume with the reserved name is replaced, not duplicated",
 			cfg:  testConfig(),
 			pod: `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"web","labels":{"network":"filtered"}},
-				"spec":{"volumes":[{"name":"cache","emptyDir":{}},{"name":"egressd-ca","emptyDir":{}}],
-				"containers":[{"name":"app","image":"shop:1","volumeMounts":[{"name":"egressd-ca","mountPath":"/old"}]}]}}`,
+				"spec":{"volumes":[{"name":"cache","emptyDir":{}},{"name":"egressd-inject-ca","emptyDir":{}}],
+				"containers":[{"name":"app","image":"shop:1","volumeMounts":[{"name":"egressd-inject-ca","mountPath":"/old"}]}]}}`,
 			wantPatch:   true,
 			wantEnv:     map[string][]string{"app": injectedEnv(true)},
-			wantMounts:  map[string][]string{"app": {"egressd-ca"}},
+			wantMounts:  map[string][]string{"app": {"egressd-inject-ca"}},
 			wantVolumes: []string{`{"name":"cache","emptyDir":{}}`, caVolumeJSON},
-			wantStatus:  `{"proxy":"http://10.2.128.100:3128","ca":"corporate-ca/ca.crt","containers":["app"]}`,
+			wantStatus:  `{"proxy":"http://10.2.128.100:3128","ca":"egressd-ca-bundle/ca-bundle.crt","containers":["app"]}`,
 		},
 		{
 			name: "a container that owns the CA path keeps it and gets no CA variables",
@@ -170,9 +170,9 @@ func TestMutatePodShapes(t *testing.T) {
 				"app":     injectedEnv(false),
 				"sidecar": injectedEnv(true),
 			},
-			wantMounts:  map[string][]string{"app": {"mine"}, "sidecar": {"egressd-ca"}},
+			wantMounts:  map[string][]string{"app": {"mine"}, "sidecar": {"egressd-inject-ca"}},
 			wantVolumes: []string{`{"name":"mine","secret":{"secretName":"my-ca"}}`, caVolumeJSON},
-			wantStatus:  `{"proxy":"http://10.2.128.100:3128","ca":"corporate-ca/ca.crt","containers":["app","sidecar"],"explicit":["app:ca-mount"]}`,
+			wantStatus:  `{"proxy":"http://10.2.128.100:3128","ca":"egressd-ca-bundle/ca-bundle.crt","containers":["app","sidecar"],"explicit":["app:ca-mount"]}`,
 		},
 		{
 			name: "CA disabled: proxy variables only, no volume",
@@ -257,7 +257,7 @@ func TestMutatePodShapes(t *testing.T) {
 				var mounts []string
 				for _, m := range c.VolumeMounts {
 					mounts = append(mounts, m.Name)
-					if m.Name == "egressd-ca" && (m.MountPath != "/etc/egressd/ca" || !m.ReadOnly) {
+					if m.Name == "egressd-inject-ca" && (m.MountPath != "/etc/egressd/ca" || !m.ReadOnly) {
 						t.Errorf("container %s CA mount %+v: want /etc/egressd/ca read-only", c.Name, m)
 					}
 				}
