@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -954,4 +955,48 @@ func TestHTTPSAbsoluteForm(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSquidAccessLog: log.format squid writes Squid's native line so
+// existing SIEM parsers keep working.
+func TestSquidAccessLog(t *testing.T) {
+	t.Parallel()
+	o := helloOrigin(t)
+	var buf syncBuffer
+	p := startProxy(t, func(_ testing.TB, _ *proxy.Config, d *proxy.Deps) {
+		d.LogFormat = "squid"
+		d.AccessWriter = &buf
+	})
+	status, body := getVia(t, p, o+"/squid", 0)
+	if status != 200 || string(body) != "hello" {
+		t.Fatalf("%d %q", status, body)
+	}
+	waitFor(t, 3*time.Second, "a squid log line", func() bool { return strings.HasSuffix(buf.String(), "\n") })
+	// time.ms elapsed client code/status bytes method URL user hierarchy/peer type
+	f := strings.Fields(buf.String())
+	host := strings.TrimPrefix(o, "http://")
+	want := []string{"127.0.0.1", "TCP_MISS/200", "5", "GET", o + "/squid", "-", "HIER_DIRECT/127.0.0.1", "-"}
+	if len(f) != 10 || strings.Join(f[2:], " ") != strings.Join(want, " ") {
+		t.Fatalf("squid line %q, want fields 3-10 %q (origin %s)", buf.String(), want, host)
+	}
+	if _, err := strconv.ParseFloat(f[0], 64); err != nil {
+		t.Errorf("first field %q is not a Unix time with milliseconds", f[0])
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

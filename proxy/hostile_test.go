@@ -399,3 +399,43 @@ func TestLoadBalancerProbes(t *testing.T) {
 		t.Errorf("%d access log lines for probes, want 0: %v", n, p.accessEntries())
 	}
 }
+
+// TestSlowClients: a peer that trickles a request head, or idles on a
+// keep-alive connection, is closed after the configured timeout instead of
+// holding a goroutine and a descriptor forever.
+func TestSlowClients(t *testing.T) {
+	t.Parallel()
+	o := okOrigin(t)
+	p := startProxy(t, withConfig(func(c *proxy.Config) {
+		requiredPP(c)
+		c.ReadHeaderTimeout = 300 * time.Millisecond
+		c.ClientIdleTimeout = 300 * time.Millisecond
+	}))
+	tests := []struct {
+		name string
+		send string // after the PROXY header; a complete request is answered first
+	}{
+		{name: "request head never finished", send: "GET http://" + o.addr + "/ok HTTP/1.1\r\nHost: " + o.addr + "\r\nX-Slow:"},
+		{name: "idle keep-alive connection", send: ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dialPP(t, p.addr, demoLinkID)
+			br := bufio.NewReader(c)
+			if tc.send == "" {
+				resp, _ := exchange(t, c, br, "GET http://"+o.addr+"/ok HTTP/1.1\r\nHost: "+o.addr+"\r\n\r\n", "GET")
+				if resp.StatusCode != 200 || resp.Close {
+					t.Fatalf("first request: %d close=%v", resp.StatusCode, resp.Close)
+				}
+			} else {
+				io.WriteString(c, tc.send)
+			}
+			start := time.Now()
+			expectClosed(t, c, 3*time.Second)
+			if el := time.Since(start); el < 250*time.Millisecond {
+				t.Errorf("closed after %s, before the 300ms timeout", el)
+			}
+		})
+	}
+	assertServes(t, p, o, demoLinkID)
+}
