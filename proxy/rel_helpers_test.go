@@ -1,0 +1,191 @@
+package proxy_test
+
+// Helpers for the reliability suite (faults, bounds, soak, prologue fuzz):
+// a metrics registry per proxy, dialers and resolvers that misbehave on
+// purpose, metric lookups by label, and a bounded leak check. Everything
+// here talks to 127.0.0.0/8 only.
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"go.uber.org/goleak"
+
+	"github.com/egressd/egressd/metrics"
+	"github.com/egressd/egressd/proxy"
+)
+
+// relWithMetrics gives the proxy a fresh registry with the test tenant
+// declared, so its series are labelled "demo" rather than "unknown".
+func relWithMetrics(reg *prometheus.Registry) proxyOption {
+	return func(_ testing.TB, _ *proxy.Config, d *proxy.Deps) {
+		m := metrics.New(reg, metrics.BuildInfo{})
+		m.SetTenants([]string{demoTenant})
+		d.Metrics = m
+	}
+}
+
+func relWithDial(f proxy.DialFunc) proxyOption {
+	return func(_ testing.TB, _ *proxy.Config, d *proxy.Deps) { d.Dial = f }
+}
+
+// relStrictDial is loopbackOnlyDial that also fails the test when asked for
+// any other address: the SSRF guard must stop such a dial before it is made.
+// calls counts every dial attempt.
+func relStrictDial(t testing.TB, calls *atomic.Int32) proxy.DialFunc {
+	return func(ctx context.Context, network, address string) (net.Conn, error) {
+		calls.Add(1)
+		ap, err := netip.ParseAddrPort(address)
+		if err != nil || !ap.Addr().Unmap().IsLoopback() {
+			t.Errorf("proxy dialed %q: only loopback may ever be dialed", address)
+			return nil, fmt.Errorf("test dialer: refusing %q", address)
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, network, address)
+	}
+}
+
+// relResolver answers from a function; it never asks real DNS.
+type relResolver func(ctx context.Context, host string) ([]netip.Addr, error)
+
+func (f relResolver) LookupNetIP(ctx context.Context, _, host string) ([]netip.Addr, error) {
+	return f(ctx, host)
+}
+
+// relMetric sums every sample of family name whose labels include want.
+// It reports whether any series matched, so a missing series is not
+// mistaken for a zero.
+func relMetric(t testing.TB, reg *prometheus.Registry, name string, want map[string]string) (float64, bool) {
+	t.Helper()
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	var total float64
+	var found bool
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if !relLabelsMatch(m.GetLabel(), want) {
+				continue
+			}
+			found = true
+			switch {
+			case m.Counter != nil:
+				total += m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				total += m.GetGauge().GetValue()
+			case m.Histogram != nil:
+				total += float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	return total, found
+}
+
+func relLabelsMatch(got []*dto.LabelPair, want map[string]string) bool {
+	n := 0
+	for _, lp := range got {
+		if v, ok := want[lp.GetName()]; ok {
+			if v != lp.GetValue() {
+				return false
+			}
+			n++
+		}
+	}
+	return n == len(want)
+}
+
+// relWantMetric waits (bounded) for a metric to reach want: counters are
+// bumped when the access-log line is written, which may trail the client's
+// view of the response by a moment.
+func relWantMetric(t testing.TB, reg *prometheus.Registry, name string, labels map[string]string, want float64) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		got, _ := relMetric(t, reg, name, labels)
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("%s%v = %v, want %v", name, labels, got, want)
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// relResources is a snapshot of goroutines and descriptors; check waits
+// (bounded) until both are back to it. Take it after the proxy and the
+// origins are up, so what it proves is that a single request or tunnel
+// leaves nothing behind on a server that keeps running.
+type relResources struct {
+	goroutines goleak.Option
+	fds        int
+}
+
+func relSnapshot(t testing.TB) relResources {
+	t.Helper()
+	return relResources{goroutines: goleak.IgnoreCurrent(), fds: openFDs(t)}
+}
+
+func (r relResources) check(t testing.TB) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	fds := openFDs(t)
+	for fds > r.fds && time.Now().Before(deadline) {
+		runtime.GC() // a dropped *os.File closes its descriptor in a finalizer
+		time.Sleep(20 * time.Millisecond)
+		fds = openFDs(t)
+	}
+	if fds > r.fds {
+		t.Errorf("%d descriptors open, %d before: %d leaked", fds, r.fds, fds-r.fds)
+	}
+	// Find retries with backoff for a couple of seconds on its own.
+	if err := goleak.Find(r.goroutines); err != nil {
+		t.Errorf("goroutines left behind: %v", err)
+	}
+}
+
+// relEntry is the access-log line of the one request to host, waited for.
+func relEntry(t testing.TB, p *testProxy, host string) map[string]any {
+	t.Helper()
+	return p.waitAccess(t, host, func(e map[string]any) bool { return e["host"] == host })
+}
+
+// relWantEntry compares the fields of an access-log line that a fault
+// test cares about; "" for error means the field must be absent.
+func relWantEntry(t testing.TB, e map[string]any, status int, errText, decision string) {
+	t.Helper()
+	got := fmt.Sprintf("status=%v error=%v decision=%v", e["status"], e["error"], e["decision"])
+	wantErr := errText
+	if wantErr == "" {
+		wantErr = "<nil>"
+	}
+	want := fmt.Sprintf("status=%d error=%s decision=%s", status, wantErr, decision)
+	if got != want {
+		t.Errorf("access log: %s, want %s (line %v)", got, want, e)
+	}
+}
+
+// relPanics counts log entries that mention a panic.
+func relPanics(p *testProxy) int {
+	n := 0
+	for _, e := range p.events.All() {
+		if strings.Contains(strings.ToLower(e.Message), "panic") {
+			n++
+		}
+	}
+	return n
+}
