@@ -41,8 +41,9 @@ func (c *clientConn) forward(e *entry) bool {
 		e.upstream = up.addr
 		err = c.sendRequest(up, e)
 		// A reused connection the origin closed just now fails before any
-		// response byte; a request with no body is safe to send again.
-		if err != nil && reused && !hasBody && attempt == 0 && errors.Is(err, errStaleConn) {
+		// response byte. Send again only what may be replayed (the set
+		// net/http's Transport uses): the origin may have seen the first.
+		if err != nil && reused && !hasBody && attempt == 0 && errors.Is(err, errStaleConn) && replayable(r) {
 			up.conn.Close()
 			continue
 		}
@@ -63,6 +64,15 @@ func (c *clientConn) forward(e *entry) bool {
 }
 
 var errStaleConn = errors.New("proxy: upstream closed an idle connection")
+
+func replayable(r *request) bool {
+	switch r.method {
+	case "GET", "HEAD", "OPTIONS", "TRACE":
+		return true
+	}
+	_, ok := r.h.get("Idempotency-Key")
+	return ok
+}
 
 func (s *Server) dialUpstream(key poolKey, t acl.Target, check func(netip.Addr) acl.Decision) (*upConn, error) {
 	conn, ap, err := s.dialer.dialTarget(context.Background(), t, check)
