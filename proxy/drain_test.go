@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	proxyproto "github.com/pires/go-proxyproto"
 	"go.uber.org/goleak"
 
 	"github.com/egressd/egressd/proxy"
@@ -235,4 +236,39 @@ func TestDrainFinishesRequestsAndClosesIdle(t *testing.T) {
 	if _, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
 		t.Errorf("Serve after Shutdown left its listener open")
 	}
+}
+
+// TestBeginDrainFailsProbesButServes: the first drain step takes the pod
+// out of the load balancer (probes answer 503) while tenant traffic that
+// still arrives is served, because the balancer needs a few probe periods
+// to notice.
+func TestBeginDrainFailsProbesButServes(t *testing.T) {
+	t.Parallel()
+	o := okOrigin(t)
+	p := startProxy(t, withConfig(requiredPP))
+	probe := func() string {
+		c := dial(t, p.addr)
+		c.Write(append(headerBytes(t, &proxyproto.Header{Version: 2, Command: proxyproto.LOCAL, TransportProtocol: proxyproto.UNSPEC}),
+			"GET / HTTP/1.1\r\nHost: 10.2.128.100\r\n\r\n"...))
+		got, err := io.ReadAll(c)
+		if err != nil {
+			t.Fatalf("probe: %v", err)
+		}
+		return strings.SplitN(string(got), "\r\n", 2)[0]
+	}
+	if got := probe(); got != "HTTP/1.1 200 OK" {
+		t.Fatalf("probe before the drain: %q, want 200", got)
+	}
+	p.srv.BeginDrain()
+	if p.srv.Ready() {
+		t.Error("Ready() = true after BeginDrain")
+	}
+	if got := probe(); got != "HTTP/1.1 503 Service Unavailable" {
+		t.Errorf("probe after BeginDrain: %q, want 503", got)
+	}
+	assertServes(t, p, o, demoLinkID)
+	if err := p.shutdown(t); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	expectRefused(t, p.addr)
 }

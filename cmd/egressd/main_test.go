@@ -103,11 +103,18 @@ func writeConfig(t *testing.T, text string) string {
 
 // validConfig is a complete config for loopback ports proxy and admin.
 func validConfig(proxy, admin string) string {
+	return drainConfig(proxy, admin, "0s")
+}
+
+// drainConfig is validConfig with a drain_delay: how long the proxy port
+// keeps accepting after SIGTERM while probes already fail.
+func drainConfig(proxy, admin, delay string) string {
 	return `proxy:
   listen: "` + proxy + `"
   proxy_protocol: optional
   trusted_proxies: ["127.0.0.0/8"]
   drain_timeout: 10s
+  drain_delay: ` + delay + `
 admin:
   listen: "` + admin + `"
 log:
@@ -251,10 +258,10 @@ type server struct {
 	exited         chan error
 }
 
-func startServer(t *testing.T) *server {
+func startServer(t *testing.T, drainDelay string) *server {
 	t.Helper()
 	s := &server{proxy: freeAddr(t), admin: freeAddr(t), stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan error, 1)}
-	path := writeConfig(t, validConfig(s.proxy, s.admin))
+	path := writeConfig(t, drainConfig(s.proxy, s.admin, drainDelay))
 	s.cmd = exec.Command(binPath, "serve", "-config", path)
 	s.cmd.Stdout, s.cmd.Stderr = s.stdout, s.stderr
 	if err := s.cmd.Start(); err != nil {
@@ -347,27 +354,41 @@ func echoOnce(t *testing.T, c net.Conn, br *bufio.Reader, msg string) {
 	}
 }
 
-// TestServeDrainsOnSIGTERM is the rollout path: SIGTERM fails readiness,
-// stops new connections, lets the open tunnel finish, logs it, and the
-// process exits 0.
+// TestServeDrainsOnSIGTERM is the rollout path: SIGTERM fails readiness
+// at once, keeps accepting for drain_delay so the load balancer can
+// notice, then stops new connections, lets the open tunnel finish, logs
+// it, and the process exits 0.
 func TestServeDrainsOnSIGTERM(t *testing.T) {
 	t.Parallel()
+	const delay = 1500 * time.Millisecond
 	echo := startEcho(t)
-	s := startServer(t)
+	s := startServer(t, delay.String())
 	c, br := openTunnel(t, s.proxy, echo)
 	echoOnce(t, c, br, "before SIGTERM")
 
 	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
+	signalled := time.Now()
 	waitFor(t, 5*time.Second, "/readyz to turn 503", func() bool { return s.readyz(t) == http.StatusServiceUnavailable })
-	waitFor(t, 5*time.Second, "the proxy port to refuse connections", func() bool {
+	if time.Since(signalled) < delay/2 {
+		// Still inside drain_delay: a late client is served, not refused.
+		late, lateBR := openTunnel(t, s.proxy, echo)
+		echoOnce(t, late, lateBR, "late but welcome")
+		late.Close()
+	} else {
+		t.Log("machine too slow to check the drain_delay window; skipped that step")
+	}
+	waitFor(t, delay+5*time.Second, "the proxy port to refuse connections", func() bool {
 		nc, err := net.DialTimeout("tcp", s.proxy, time.Second)
 		if err == nil {
 			nc.Close()
 		}
 		return errors.Is(err, syscall.ECONNREFUSED)
 	})
+	if el := time.Since(signalled); el < delay {
+		t.Errorf("proxy port refused connections %s after SIGTERM, before drain_delay %s", el, delay)
+	}
 	select {
 	case err := <-s.exited:
 		t.Fatalf("egressd exited (%v) with a tunnel open and the drain deadline 10s away", err)
@@ -394,7 +415,7 @@ func TestServeDrainsOnSIGTERM(t *testing.T) {
 	if tunnel == nil || tunnel["tenant"] != "demo" || tunnel["status"] != float64(200) || tunnel["bytes_up"] != want {
 		t.Errorf("access log tunnel line %v, want tenant demo, status 200, bytes_up %v\nstdout: %s", tunnel, want, s.stdout)
 	}
-	for _, msg := range []string{`"msg":"draining"`, `"msg":"stopped"`} {
+	for _, msg := range []string{`"msg":"failing probes before closing the listener"`, `"msg":"draining"`, `"msg":"stopped"`} {
 		if !strings.Contains(s.stderr.String(), msg) {
 			t.Errorf("stderr lacks %s:\n%s", msg, s.stderr)
 		}
@@ -406,7 +427,7 @@ func TestServeDrainsOnSIGTERM(t *testing.T) {
 func TestServeSecondSignalExitsAtOnce(t *testing.T) {
 	t.Parallel()
 	echo := startEcho(t)
-	s := startServer(t)
+	s := startServer(t, "0s")
 	c, br := openTunnel(t, s.proxy, echo)
 	echoOnce(t, c, br, "hold the drain open")
 	s.cmd.Process.Signal(syscall.SIGTERM)
