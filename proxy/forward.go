@@ -208,7 +208,6 @@ func isReset(err error) bool {
 // reusable says whether up may go back to the pool afterwards.
 func (c *clientConn) relayResponse(up *upConn, e *entry, status int, reusable bool) error {
 	r, rh := &c.req, &c.resp
-	e.status = status
 	upClose := bytes.HasPrefix(rh.bytes(rh.line), []byte("HTTP/1.0"))
 	var upTokens [][]byte
 	f, n, chunkedAndLength, err := responseFraming(r.method, status, rh)
@@ -228,10 +227,13 @@ func (c *clientConn) relayResponse(up *upConn, e *entry, status int, reusable bo
 			})
 		}
 	}
+	if status == 101 && r.upgrade == nil {
+		return errUpstreamProtocol
+	}
+	// Only now does the client get this status; an error above leaves
+	// e.status unset so the caller answers 502 instead.
+	e.status = status
 	if status == 101 {
-		if r.upgrade == nil {
-			return errUpstreamProtocol
-		}
 		return c.switchProtocols(up, e, upTokens)
 	}
 	bw := c.bw

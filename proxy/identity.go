@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"net/netip"
 
@@ -40,6 +42,12 @@ func (s *Server) readIdentity(br *bufio.Reader, peer netip.AddrPort) (id acl.Ide
 		// be able to make us parse anything.
 		return id, false, headerUntrusted
 	}
+	if skipAddresslessV2(br) {
+		if !trusted {
+			return id, false, headerUntrusted
+		}
+		return id, true, headerLocal
+	}
 	h, err := proxyproto.Read(br)
 	switch {
 	case errors.Is(err, proxyproto.ErrNoProxyProtocol):
@@ -63,6 +71,29 @@ func (s *Server) readIdentity(br *bufio.Reader, peer netip.AddrPort) (id acl.Ide
 		return id, true, headerLocal
 	}
 	return id, false, headerOK
+}
+
+// skipAddresslessV2 consumes a v2 header with the PROXY command and the
+// UNSPEC family, which go-proxyproto v0.15 rejects. The spec leaves such a
+// header to the receiver, and it is one of the shapes Azure load balancer
+// probes send: it carries no client, so it is answered as a probe.
+func skipAddresslessV2(br *bufio.Reader) bool {
+	if first, err := br.Peek(1); err != nil || first[0] != proxyproto.SIGV2[0] {
+		return false // not a v2 header: never wait for 16 bytes that may not come
+	}
+	b, err := br.Peek(16)
+	if err != nil || !bytes.Equal(b[:12], proxyproto.SIGV2) || b[12] != 0x21 || b[13] != 0x00 {
+		return false
+	}
+	n := 16 + int(binary.BigEndian.Uint16(b[14:16]))
+	if n > br.Size() {
+		return false // let the parser refuse it as malformed
+	}
+	if _, err := br.Peek(n); err != nil {
+		return false
+	}
+	br.Discard(n)
+	return true
 }
 
 // identityFromHeader turns a parsed PROXY header into an Identity.
