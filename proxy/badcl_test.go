@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"io"
 	"net"
+	"strings"
 	"testing"
 )
 
@@ -20,8 +21,13 @@ func TestConflictingUpstreamContentLength(t *testing.T) {
 	io.WriteString(c, "GET http://"+o.addr+"/ HTTP/1.1\r\nHost: "+o.addr+"\r\n\r\n")
 	got, _ := io.ReadAll(br)
 	e := p.waitAccess(t, "bad CL", func(map[string]any) bool { return true })
-	t.Logf("access log: status=%v error=%v", e["status"], e["error"])
-	if len(got) == 0 {
-		t.Fatalf("client got no response at all, want 502 upstream")
+	if !strings.HasPrefix(string(got), "HTTP/1.1 502 ") || !strings.Contains(string(got), "X-Proxy-Error: upstream") {
+		t.Fatalf("client got %q, want a 502 naming the upstream", got)
+	}
+	if strings.Contains(string(got), "hello") {
+		t.Fatalf("the unframeable body leaked to the client: %q", got)
+	}
+	if e["status"] != int64(502) || e["error"] != "upstream" {
+		t.Fatalf("access log status=%v error=%v, want 502 upstream", e["status"], e["error"])
 	}
 }
