@@ -5,10 +5,12 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -68,7 +70,7 @@ func (c *clientConn) afterConnect(e *entry, up net.Conn, pending []byte) {
 		return
 	}
 	c.raw.SetReadDeadline(time.Now().Add(helloPeekTimeout))
-	hello, helloErr := c.peekHello(&pending)
+	hello, helloErr := c.peekHello(&pending, up)
 	c.raw.SetReadDeadline(time.Time{})
 	if helloErr != nil && !isTimeout(helloErr) && !errors.Is(helloErr, tlsinspect.ErrNotTLS) {
 		// The client sent something TLS-shaped we cannot parse, or left.
@@ -126,9 +128,9 @@ func (c *clientConn) afterConnect(e *entry, up net.Conn, pending []byte) {
 // every byte read so far. It waits for the first byte before taking a
 // 16 KiB peek buffer, so a tunnel whose client is silent (or idle) holds
 // no buffer at all.
-func (c *clientConn) peekHello(pending *[]byte) (tlsinspect.ClientHelloInfo, error) {
+func (c *clientConn) peekHello(pending *[]byte, up net.Conn) (tlsinspect.ClientHelloInfo, error) {
 	if tc, ok := c.raw.(*net.TCPConn); ok && len(*pending) == 0 {
-		if err := waitReadable(tc); err != nil {
+		if err := waitFirstSpeaker(tc, up); err != nil {
 			return tlsinspect.ClientHelloInfo{}, err
 		}
 	}
@@ -139,6 +141,38 @@ func (c *clientConn) peekHello(pending *[]byte) (tlsinspect.ClientHelloInfo, err
 	pr.Reset(nil)
 	peekPool.Put(pr)
 	return hello, err
+}
+
+// errServerFirst says the upstream spoke before the client: not TLS, which
+// is client-first, so there is no ClientHello to wait for.
+var errServerFirst = fmt.Errorf("proxy: upstream spoke first: %w", tlsinspect.ErrNotTLS)
+
+// waitFirstSpeaker waits until the client has a byte for us, or returns
+// errServerFirst as soon as the upstream does (SSH, SMTP and other
+// server-speaks-first protocols), so their banner is not held back for the
+// whole peek timeout. The client's read deadline bounds the wait.
+func waitFirstSpeaker(client *net.TCPConn, up net.Conn) error {
+	upTCP, ok := up.(*net.TCPConn)
+	if !ok {
+		return waitReadable(client)
+	}
+	var serverFirst atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if waitReadable(upTCP) == nil {
+			serverFirst.Store(true)
+			client.SetReadDeadline(time.Now()) // wake the wait below
+		}
+	}()
+	err := waitReadable(client)
+	upTCP.SetReadDeadline(time.Now()) // release the watcher if still waiting
+	<-done
+	upTCP.SetReadDeadline(time.Time{})
+	if serverFirst.Load() {
+		return errServerFirst
+	}
+	return err
 }
 
 // inspect terminates the client's TLS with a leaf minted for host, opens a
