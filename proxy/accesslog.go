@@ -85,8 +85,18 @@ type accessLogger interface{ write(*entry) }
 
 type jsonAccess struct{ log *zap.Logger }
 
+// fieldsPool recycles the field slice: at 24 fields it is 1.5 KiB, which
+// would otherwise be a fresh allocation on every request.
+var fieldsPool = sync.Pool{New: func() any { f := make([]zap.Field, 0, 24); return &f }}
+
 func (j jsonAccess) write(e *entry) {
-	fields := make([]zap.Field, 0, 24)
+	fp := fieldsPool.Get().(*[]zap.Field)
+	defer func() {
+		clear(*fp)
+		*fp = (*fp)[:0]
+		fieldsPool.Put(fp)
+	}()
+	fields := (*fp)[:0]
 	fields = append(fields,
 		zap.String(fieldRequestID, e.reqID),
 		zap.String(fieldTenant, e.tenant()),
@@ -128,6 +138,7 @@ func (j jsonAccess) write(e *entry) {
 		fields = append(fields, zap.String(fieldUser, e.user))
 	}
 	j.log.Info("access", fields...)
+	*fp = fields
 }
 
 // squidAccess writes Squid's native access.log format so existing SIEM
