@@ -167,4 +167,3 @@ func TestMetricsAfterScriptedSession(t *testing.T) {
 		}
 	}
 }
-
