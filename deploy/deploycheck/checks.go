@@ -31,8 +31,21 @@ func CorporateChecks() []Check {
 	}
 }
 
-// WorkloadChecks are run on the consumer-side kustomization.
-func WorkloadChecks() []Check {
+// WebhookRouteChecks are run on deploy/workload, the consumer side's
+// default: egressd inject sets the proxy variables and the CA bundle.
+func WebhookRouteChecks() []Check {
+	return []Check{
+		{"webhook injects the endpoint and the required NO_PROXY entries", checkInjectConfig},
+		{"webhook configuration calls the webhook and selects what its config selects", checkWebhookConfiguration},
+		{"force-proxy-egress allows exactly endpoint, DNS and in-cluster", checkForceProxyEgress},
+		{"filtered workloads are selected by the webhook and leave the proxy to it", checkWebhookWorkloads},
+		{"injected pods name the endpoint and find the CA bundle", checkInjectedPods},
+	}
+}
+
+// StaticRouteChecks are run on deploy/workload/static, the alternative
+// where each Deployment pulls the variables from a ConfigMap.
+func StaticRouteChecks() []Check {
 	return []Check{
 		{"proxy variables name the endpoint", checkProxyEnv},
 		{"force-proxy-egress allows exactly endpoint, DNS and in-cluster", checkForceProxyEgress},

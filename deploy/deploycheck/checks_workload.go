@@ -93,8 +93,39 @@ func checkProxyEnv(s *Set) error {
 	return errors.Join(errs...)
 }
 
+// workloadEndpoint returns the private endpoint the route's proxy settings
+// name and where it is set: the webhook's config when the set deploys the
+// webhook, the static ConfigMap otherwise.
+func workloadEndpoint(s *Set) (netip.AddrPort, string, error) {
+	if !s.HasWebhook() {
+		ep, err := proxyEnv(s)
+		return ep, ProxyEnvConfigMap, err
+	}
+	const where = InjectConfigMap + " proxy.http_proxy"
+	cfg, _, err := injectConfig(s)
+	if err != nil {
+		return netip.AddrPort{}, where, err
+	}
+	ep, err := ProxyEndpoint(cfg.Proxy.HTTPProxy)
+	if err != nil {
+		return ep, where, fmt.Errorf("%s: %w", where, err)
+	}
+	return ep, where, nil
+}
+
+// filteredDeployments are the Deployments whose pods opt in with the label.
+func filteredDeployments(s *Set) []*appsv1.Deployment {
+	var out []*appsv1.Deployment
+	for _, d := range typedOf[*appsv1.Deployment](s) {
+		if d.Spec.Template.Labels[FilteredLabel] == FilteredValue {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
 func checkForceProxyEgress(s *Set) error {
-	ep, err := proxyEnv(s)
+	ep, where, err := workloadEndpoint(s)
 	if err != nil {
 		return err
 	}
@@ -108,6 +139,12 @@ func checkForceProxyEgress(s *Set) error {
 		return fmt.Errorf("NetworkPolicy %s: not in the rendered set", ForceProxyPolicy)
 	}
 	var errs []error
+	// A NetworkPolicy only selects pods of its own namespace.
+	for _, d := range filteredDeployments(s) {
+		if d.Namespace != np.Namespace {
+			errs = append(errs, fmt.Errorf("NetworkPolicy %s is in namespace %q but Deployment %s runs in %q: its pods are not held to the proxy", np.Name, np.Namespace, d.Name, d.Namespace))
+		}
+	}
 	bad := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf("NetworkPolicy %s: "+format, append([]any{np.Name}, args...)...))
 	}
@@ -120,7 +157,7 @@ func checkForceProxyEgress(s *Set) error {
 	}
 	var sawEndpoint, sawDNS, sawCluster bool
 	for i, r := range np.Spec.Egress {
-		switch kind, err := classifyEgress(r, ep); {
+		switch kind, err := classifyEgress(r, ep, where); {
 		case err != nil:
 			bad("egress[%d]: %v", i, err)
 		case kind == "endpoint":
@@ -132,7 +169,7 @@ func checkForceProxyEgress(s *Set) error {
 		}
 	}
 	if !sawEndpoint {
-		bad("no egress rule allows exactly %s/32 on TCP %d (the private endpoint in %s)", ep.Addr(), ep.Port(), ProxyEnvConfigMap)
+		bad("no egress rule allows exactly %s/32 on TCP %d (the private endpoint in %s)", ep.Addr(), ep.Port(), where)
 	}
 	if !sawDNS {
 		bad("no egress rule allows cluster DNS (kube-system pods k8s-app: kube-dns, UDP and TCP 53)")
@@ -145,7 +182,8 @@ func checkForceProxyEgress(s *Set) error {
 
 // classifyEgress names which of the three allowed rules r is, or says why
 // it is none of them: anything wider would let a pod bypass the proxy.
-func classifyEgress(r networkingv1.NetworkPolicyEgressRule, ep netip.AddrPort) (string, error) {
+// where names the setting the endpoint comes from.
+func classifyEgress(r networkingv1.NetworkPolicyEgressRule, ep netip.AddrPort, where string) (string, error) {
 	if len(r.To) != 1 {
 		return "", fmt.Errorf("want exactly one peer per rule, have %d", len(r.To))
 	}
@@ -153,7 +191,7 @@ func classifyEgress(r networkingv1.NetworkPolicyEgressRule, ep netip.AddrPort) (
 	switch {
 	case to.IPBlock != nil:
 		if to.IPBlock.CIDR != ep.Addr().String()+"/32" || len(to.IPBlock.Except) > 0 {
-			return "", fmt.Errorf("ipBlock %s: the only address allowed is the private endpoint %s/32 from %s", to.IPBlock.CIDR, ep.Addr(), ProxyEnvConfigMap)
+			return "", fmt.Errorf("ipBlock %s: the only address allowed is the private endpoint %s/32 from %s", to.IPBlock.CIDR, ep.Addr(), where)
 		}
 		if len(r.Ports) != 1 || !portIs(r.Ports[0], corev1.ProtocolTCP, int32(ep.Port())) {
 			return "", fmt.Errorf("the private endpoint rule must allow TCP %d only", ep.Port())
@@ -186,12 +224,7 @@ func portIs(p networkingv1.NetworkPolicyPort, proto corev1.Protocol, port int32)
 }
 
 func checkWorkloads(s *Set) error {
-	var filtered []*appsv1.Deployment
-	for _, d := range typedOf[*appsv1.Deployment](s) {
-		if d.Spec.Template.Labels[FilteredLabel] == FilteredValue {
-			filtered = append(filtered, d)
-		}
-	}
+	filtered := filteredDeployments(s)
 	if len(filtered) == 0 {
 		return fmt.Errorf("no Deployment has pods labelled %s: %s; the example must show how a workload opts in", FilteredLabel, FilteredValue)
 	}

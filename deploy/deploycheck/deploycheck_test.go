@@ -7,8 +7,6 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
-
-	"github.com/egressd/egressd/inject"
 )
 
 func TestEveryKustomizationDecodesStrictly(t *testing.T) {
@@ -20,7 +18,9 @@ func TestEveryKustomizationDecodesStrictly(t *testing.T) {
 		{name: "corporate base", dir: dirBase, kinds: []string{"Namespace", "ServiceAccount", "Deployment", "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler", "NetworkPolicy"}},
 		{name: "corporate dev", dir: dirDev, kinds: []string{"ConfigMap", "Deployment", "Service", "NetworkPolicy"}},
 		{name: "corporate aks", dir: dirAKS, kinds: []string{"ConfigMap", "Deployment", "Service", "NetworkPolicy", "ServiceMonitor", "PrometheusRule"}},
-		{name: "workload", dir: dirWorkload, kinds: []string{"Namespace", "ConfigMap", "NetworkPolicy", "Deployment"}},
+		{name: "workload (webhook route)", dir: dirWorkload, kinds: []string{"Namespace", "ConfigMap", "NetworkPolicy", "Deployment", "MutatingWebhookConfiguration", "Service", "Certificate", "Issuer", "PodDisruptionBudget"}},
+		{name: "workload example namespace", dir: dirExample, kinds: []string{"Namespace", "ConfigMap", "NetworkPolicy", "Deployment"}},
+		{name: "workload static route", dir: dirStatic, kinds: []string{"Namespace", "ConfigMap", "NetworkPolicy", "Deployment"}},
 		{name: "monitoring", dir: dirMonitoring, kinds: []string{"ServiceMonitor", "PrometheusRule", "ConfigMap"}},
 		{name: "workload inject webhook", dir: filepath.Join(dirWorkload, "inject"), kinds: []string{"MutatingWebhookConfiguration", "Deployment", "Service", "Certificate"}},
 	}
@@ -112,47 +112,44 @@ func TestDevOverlayNeedsNothingFromAzure(t *testing.T) {
 	}
 }
 
-func TestWorkload(t *testing.T) {
+func TestWorkloadWebhookRoute(t *testing.T) {
 	s := render(t, dirWorkload)
-	for _, c := range WorkloadChecks() {
+	for _, c := range WebhookRouteChecks() {
 		t.Run(c.Name, func(t *testing.T) {
 			if err := c.Run(s); err != nil {
 				t.Error(err)
 			}
 		})
 	}
-	ep, err := proxyEnv(s)
+	ep, where, err := workloadEndpoint(s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := netip.MustParseAddrPort("10.2.128.100:3128"); ep != want {
-		t.Errorf("endpoint %s, want the documented %s", ep, want)
+	if want := netip.MustParseAddrPort("10.2.128.100:3128"); ep != want || where != "egressd-inject-config proxy.http_proxy" {
+		t.Errorf("endpoint %s from %s, want the documented %s from the webhook config", ep, where, want)
 	}
+	t.Run("the default route applies none of the static route's objects", func(t *testing.T) {
+		for _, name := range []string{ProxyEnvConfigMap, "egressd-ca"} {
+			if cm, err := configMap(s, name); err == nil {
+				t.Errorf("ConfigMap %s/%s is in the default route; it belongs to static/", cm.Namespace, cm.Name)
+			}
+		}
+	})
+	t.Run("the example workload and its policy share one namespace, not the webhook's", func(t *testing.T) {
+		ds := filteredDeployments(s)
+		if len(ds) != 1 || ds[0].Name != "egress-example" || ds[0].Namespace != "demo" {
+			t.Fatalf("filtered Deployments %v, want demo/egress-example", ds)
+		}
+		if np := policy(t, s, ForceProxyPolicy); np.Namespace != "demo" {
+			t.Errorf("force-proxy-egress in %q, want demo", np.Namespace)
+		}
+		if d, _, err := injectDeployment(s); err != nil || d.Namespace != "egressd-inject" {
+			t.Errorf("webhook Deployment %v (%v), want it in egressd-inject", d, err)
+		}
+	})
 	t.Run("Bicep and Terraform carry the static IP, alias and request message", func(t *testing.T) {
 		if err := CheckIaC(WorkloadIaC(dirWorkload, ep)); err != nil {
 			t.Error(err)
-		}
-	})
-	t.Run("the inject webhook injects the same endpoint", func(t *testing.T) {
-		wh := render(t, filepath.Join(dirWorkload, "inject"))
-		var found bool
-		for _, cm := range typedOf[*corev1.ConfigMap](wh) {
-			raw, ok := cm.Data["config.yaml"]
-			if !ok {
-				continue
-			}
-			found = true
-			cfg, err := inject.ParseConfig([]byte(raw))
-			if err != nil {
-				t.Fatalf("ConfigMap %s: %v", cm.Name, err)
-			}
-			got, err := ProxyEndpoint(cfg.Proxy.HTTPProxy)
-			if err != nil || got != ep {
-				t.Errorf("inject proxy.http_proxy %q (%v), want http://%s as in %s", cfg.Proxy.HTTPProxy, err, ep, ProxyEnvConfigMap)
-			}
-		}
-		if !found {
-			t.Error("deploy/workload/inject renders no ConfigMap with config.yaml")
 		}
 	})
 	t.Run("AKS http-proxy-config points at the endpoint", func(t *testing.T) {
@@ -162,19 +159,53 @@ func TestWorkload(t *testing.T) {
 	})
 }
 
+func TestWorkloadStaticRoute(t *testing.T) {
+	s := render(t, dirStatic)
+	for _, c := range StaticRouteChecks() {
+		t.Run(c.Name, func(t *testing.T) {
+			if err := c.Run(s); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	if s.HasWebhook() {
+		t.Error("the static route deploys a webhook")
+	}
+}
+
+func TestWorkloadRoutesAgree(t *testing.T) {
+	if err := CheckRoutesAgree(render(t, dirWorkload), render(t, dirStatic)); err != nil {
+		t.Error(err)
+	}
+}
+
+// The example kustomization alone is what a second namespace applies: it
+// must render the namespace-scoped half of the webhook route by itself.
+func TestExampleNamespaceStandsAlone(t *testing.T) {
+	s := render(t, dirExample)
+	if s.HasWebhook() {
+		t.Error("example/ deploys the webhook; it is cluster-wide and belongs to inject/ only")
+	}
+	for _, o := range s.Objects {
+		if o.Kind != "Namespace" && o.Namespace != "demo" {
+			t.Errorf("%s %s in namespace %q, want demo", o.Kind, o.Name, o.Namespace)
+		}
+	}
+}
+
 func TestRunAllNamesEachFailure(t *testing.T) {
-	s := render(t, dirWorkload)
+	s := render(t, dirStatic)
 	broken := clone(t, s)
 	cm, _ := configMap(broken, ProxyEnvConfigMap)
 	cm.Data["NO_PROXY"] = "localhost"
-	err := RunAll(broken, WorkloadChecks())
+	err := RunAll(broken, StaticRouteChecks())
 	if err == nil {
 		t.Fatal("RunAll passed a broken set")
 	}
-	if want := "../workload: proxy variables name the endpoint: ConfigMap egressd-proxy-env: NO_PROXY and no_proxy differ"; !strings.Contains(err.Error(), want) {
+	if want := "../workload/static: proxy variables name the endpoint: ConfigMap egressd-proxy-env: NO_PROXY and no_proxy differ"; !strings.Contains(err.Error(), want) {
 		t.Errorf("error %q does not contain %q", err, want)
 	}
-	if err := RunAll(s, WorkloadChecks()); err != nil {
+	if err := RunAll(s, StaticRouteChecks()); err != nil {
 		t.Errorf("RunAll on the good set: %v", err)
 	}
 }

@@ -5,6 +5,12 @@
 // proxy protocol on in front of an egressd config that does not require the
 // header, or a termination grace period shorter than the drain deadline.
 //
+// On the workload side the default route (deploy/workload) is checked by
+// running the real egressd inject admission handler on the example pod and
+// inspecting the pod it produces; the static route (deploy/workload/static)
+// is checked as written, and CheckRoutesAgree requires both to name the same
+// proxy and the same NO_PROXY entries.
+//
 // The tests in this package run the checks on every kustomization (they are
 // part of `make test`; `make deploy-check` runs them alone), and prove each
 // check can fail by feeding it a deliberately broken object set.

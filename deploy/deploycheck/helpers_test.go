@@ -12,6 +12,8 @@ var (
 	dirDev        = filepath.Join("..", "corporate", "overlays", "dev")
 	dirAKS        = filepath.Join("..", "corporate", "overlays", "aks")
 	dirWorkload   = filepath.Join("..", "workload")
+	dirStatic     = filepath.Join("..", "workload", "static")
+	dirExample    = filepath.Join("..", "workload", "example")
 	dirMonitoring = filepath.Join("..", "monitoring")
 )
 

@@ -348,8 +348,8 @@ func TestChecksCatchBrokenCorporateSets(t *testing.T) {
 	}
 }
 
-func TestChecksCatchBrokenWorkloadSets(t *testing.T) {
-	wl := render(t, dirWorkload)
+func TestChecksCatchBrokenStaticRouteSets(t *testing.T) {
+	wl := render(t, dirStatic)
 	tcp, udp := corev1.ProtocolTCP, corev1.ProtocolUDP
 	tests := []struct {
 		name    string
@@ -530,7 +530,7 @@ func TestDecodeRejects(t *testing.T) {
 
 func TestIaCChecksFail(t *testing.T) {
 	wl := render(t, dirWorkload)
-	ep, err := proxyEnv(wl)
+	ep, _, err := workloadEndpoint(wl)
 	if err != nil {
 		t.Fatal(err)
 	}
