@@ -9,6 +9,7 @@ package proxy_test
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +22,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap/zaptest/observer"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/egressd/egressd/acl"
 	"github.com/egressd/egressd/proxy"
@@ -432,5 +435,87 @@ func TestRelTunnelHalfClose(t *testing.T) {
 			relWantMetric(t, reg, "egressd_transferred_bytes_total", map[string]string{"tenant": demoTenant, "direction": "down"}, float64(down))
 			before.check(t)
 		})
+	}
+}
+
+// TestRelSecretsNeverLeave: proxy credentials reach neither the origin nor
+// any log line, on success, on a wrong password, on a request refused for
+// its framing, or on a tunnel; the user name is what gets logged.
+func TestRelSecretsNeverLeave(t *testing.T) {
+	const password, wrong = "Pa55-w0rd-xyz", "wr0ng-Secret-9"
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin := startRawOrigin(t, func(c net.Conn, _ *bufio.Reader, _ string) bool {
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+		return true
+	})
+	echo := startEcho(t)
+	p := startProxy(t, withACL(func(c *acl.Config) {
+		c.Tenants[0].RequireAuth = true
+		c.Tenants[0].Users = []acl.UserConfig{{Name: "alice", BCrypt: string(hash)}}
+	}))
+	basic := func(user, pass string) string {
+		return "Proxy-Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass)) + "\r\n"
+	}
+	secrets := []string{password, wrong,
+		base64.StdEncoding.EncodeToString([]byte("alice:" + password)),
+		base64.StdEncoding.EncodeToString([]byte("alice:" + wrong))}
+
+	cases := []struct {
+		name       string
+		raw        string
+		method     string
+		wantStatus int
+	}{
+		{name: "right password", method: "GET", wantStatus: 200,
+			raw: "GET http://" + origin.addr + "/ok HTTP/1.1\r\nHost: " + origin.addr + "\r\n" + basic("alice", password) + "\r\n"},
+		{name: "wrong password", method: "GET", wantStatus: 407,
+			raw: "GET http://" + origin.addr + "/no HTTP/1.1\r\nHost: " + origin.addr + "\r\n" + basic("alice", wrong) + "\r\n"},
+		{name: "refused framing", method: "POST", wantStatus: 400,
+			raw: "POST http://" + origin.addr + "/bad HTTP/1.1\r\nHost: " + origin.addr + "\r\n" + basic("alice", password) +
+				"Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"},
+		{name: "tunnel", method: "CONNECT", wantStatus: 200,
+			raw: "CONNECT " + echo + " HTTP/1.1\r\nHost: " + echo + "\r\n" + basic("alice", password) + "\r\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t, p.addr)
+			defer c.Close()
+			io.WriteString(c, tc.raw)
+			// Only the status: a 200 to CONNECT has no body to read.
+			resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: tc.method})
+			if err != nil {
+				t.Fatalf("read response: %v", err)
+			}
+			if resp.StatusCode != tc.wantStatus {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tc.wantStatus)
+			}
+		})
+	}
+	head := origin.nextHead(t)
+	for _, s := range append(secrets, "Proxy-Authorization") {
+		if strings.Contains(strings.ToLower(head), strings.ToLower(s)) {
+			t.Errorf("origin received %q in the request head:\n%s", s, head)
+		}
+	}
+	waitFor(t, 5*time.Second, "four access-log lines", func() bool { return len(p.accessEntries()) == 4 })
+	var users []string
+	for _, logs := range []*observer.ObservedLogs{p.access, p.events} {
+		for _, e := range logs.All() {
+			line := fmt.Sprintf("%s %v", e.Message, e.ContextMap())
+			for _, s := range secrets {
+				if strings.Contains(line, s) {
+					t.Errorf("log line carries a secret (%q): %s", s, line)
+				}
+			}
+			if u, ok := e.ContextMap()["user"]; ok {
+				users = append(users, fmt.Sprint(u))
+			}
+		}
+	}
+	if len(users) == 0 {
+		t.Error("no log line names the user; the user name is meant to be logged, only the password never")
 	}
 }
