@@ -187,6 +187,9 @@ func TestRelIdleAndSlowloris(t *testing.T) {
 		c.Close()
 	}
 	stopSlow()
+	if n := relPanics(p); n != 0 {
+		t.Errorf("the proxy logged %d panics", n)
+	}
 	before.check(t)
 	heapAfter := relHeapInUse()
 	t.Logf("heap+stacks after they closed: %d KiB", heapAfter>>10)

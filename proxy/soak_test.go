@@ -181,7 +181,7 @@ func TestRelSoak(t *testing.T) {
 				inFlight.Add(-1)
 				stats.mu.Lock()
 				switch {
-				case errors.Is(err, relErrAnswered):
+				case errors.Is(err, errRelAnswered):
 					stats.answered++
 				case err != nil:
 					stats.mu.Unlock()
@@ -251,15 +251,18 @@ func TestRelSoak(t *testing.T) {
 	for _, f := range stats.failures {
 		t.Errorf("failed transfer: %s", f)
 	}
+	if n := relPanics(p); n != 0 {
+		t.Errorf("the proxy logged %d panics during the soak", n)
+	}
 	if total == 0 || stats.answered == 0 {
 		t.Errorf("soak moved %d transfers and %d answered failures, want both above zero", total, stats.answered)
 	}
 	base.check(t)
 }
 
-// relErrAnswered marks the expected failure: the resetting upstream,
+// errRelAnswered marks the expected failure: the resetting upstream,
 // answered with 502 and a reason.
-var relErrAnswered = errors.New("answered with a proxy error status")
+var errRelAnswered = errors.New("answered with a proxy error status")
 
 func relDialProxy(addr string) (*net.TCPConn, *bufio.Reader, error) {
 	c, err := net.DialTimeout("tcp", addr, ioTimeout)
@@ -404,7 +407,7 @@ func relStartFailing(proxyAddr, resetter string) (*relTransfer, error) {
 		if resp.StatusCode != http.StatusBadGateway || resp.Header.Get("X-Proxy-Error") == "" {
 			return 0, fmt.Errorf("resetting upstream answered %d X-Proxy-Error=%q, want 502 with a reason", resp.StatusCode, resp.Header.Get("X-Proxy-Error"))
 		}
-		return 0, relErrAnswered
+		return 0, errRelAnswered
 	}}, nil
 }
 
