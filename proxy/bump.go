@@ -66,7 +66,7 @@ func (c *clientConn) afterConnect(e *entry, up net.Conn, pending []byte) {
 	ins := pol.Inspection(tenant, r.target.Host)
 	inspector := s.inspector.Load()
 	if ins.SNICheck == acl.SNIOff && inspector == nil {
-		e.up, e.down = s.runTunnel(c.raw, up, pending, nil)
+		c.detachTunnel(e, up, pending)
 		return
 	}
 	c.raw.SetReadDeadline(time.Now().Add(helloPeekTimeout))
@@ -108,13 +108,13 @@ func (c *clientConn) afterConnect(e *entry, up net.Conn, pending []byte) {
 		ins = pol.Inspection(tenant, host)
 	}
 	if inspector == nil || !ins.Bump {
-		e.up, e.down = s.runTunnel(c.raw, up, pending, nil)
+		c.detachTunnel(e, up, pending)
 		return
 	}
 	if helloErr != nil {
 		if inspector.NonTLS() == tlsinspect.NonTLSSplice {
 			e.errText = "not_tls_spliced"
-			e.up, e.down = s.runTunnel(c.raw, up, pending, nil)
+			c.detachTunnel(e, up, pending)
 			return
 		}
 		e.errText = "not_tls_refused"

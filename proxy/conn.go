@@ -45,6 +45,37 @@ type clientConn struct {
 	bump  *bumpState
 	mconn *metrics.Conn
 	pol   Policy // the policy deciding the request in progress
+
+	// A spliced tunnel is handed to two fresh goroutines and this
+	// connection's goroutine exits (see detachTunnel); the cleanups its
+	// stack would have run are collected in afterDetach and run by
+	// whichever of the two finishes last.
+	detached    bool
+	afterDetach []func()
+	handoff     atomic.Int32
+}
+
+// later runs f now, or when the detached tunnel ends. Request-scoped
+// defers go through it so that a tunnel outliving its goroutine is still
+// logged, counted and released exactly once, after it really ends.
+func (c *clientConn) later(f func()) {
+	if c.detached {
+		c.afterDetach = append(c.afterDetach, f)
+		return
+	}
+	f()
+}
+
+// handoffDone is called once by the tunnel and once by the exiting
+// connection goroutine; the second caller runs the collected cleanups.
+func (c *clientConn) handoffDone() {
+	if c.handoff.Add(-1) != 0 {
+		return
+	}
+	for _, f := range c.afterDetach {
+		f()
+	}
+	c.close()
 }
 
 var (
@@ -55,18 +86,17 @@ var (
 func (s *Server) serveConn(raw net.Conn) {
 	c := &clientConn{s: s, raw: raw}
 	s.track(c, true)
-	mconn := s.metrics.ConnOpened()
+	c.mconn = s.metrics.ConnOpened()
 	defer func() {
 		if v := recover(); v != nil {
 			// A bug on one connection must not take every tenant down.
 			s.log.Error("panic serving connection", zap.Any("panic", v), zap.ByteString("stack", debug.Stack()))
 		}
-		c.raw.Close()
-		c.release()
-		s.track(c, false)
-		mconn.Closed()
-		s.open.Add(-1)
-		s.wg.Done()
+		if c.detached {
+			c.handoffDone()
+			return
+		}
+		c.close()
 	}()
 	if tc, ok := raw.(*net.TCPConn); ok {
 		tc.SetKeepAliveConfig(keepAlive(s.cfg.TCPKeepAlive))
@@ -90,7 +120,6 @@ func (s *Server) serveConn(raw net.Conn) {
 		return
 	}
 	c.id = id
-	c.mconn = mconn
 	c.serve()
 }
 
@@ -176,7 +205,7 @@ func (c *clientConn) handle() bool {
 	default:
 		e.url = absoluteURL(r)
 	}
-	defer s.finish(&e)
+	defer c.later(func() { s.finish(&e) })
 	hasBody := r.chunked || r.contentLength > 0
 	keep := !r.wantsClose && !hasBody
 
@@ -220,7 +249,7 @@ func (c *clientConn) handle() bool {
 		writeStatus(c.bw, status, "limit", "tenant "+e.dec.Tenant+" is over its request budget", e.reqID, !keep, "Retry-After", "1")
 		return keep
 	}
-	defer release()
+	defer c.later(release)
 	if r.method == "CONNECT" {
 		c.connect(&e)
 		return false
@@ -268,6 +297,17 @@ func (c *clientConn) release() {
 		writerPool.Put(c.bw)
 		c.bw = nil
 	}
+}
+
+// close ends the connection and its accounting; it runs exactly once.
+func (c *clientConn) close() {
+	s := c.s
+	c.raw.Close()
+	c.release()
+	s.track(c, false)
+	c.mconn.Closed()
+	s.open.Add(-1)
+	s.wg.Done()
 }
 
 func (c *clientConn) forceClose() {

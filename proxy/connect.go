@@ -25,7 +25,7 @@ func (c *clientConn) connect(e *entry) {
 	e.status = 200
 	c.state.Store(stateTunnel)
 	tun := s.metrics.TunnelOpened(tenant)
-	defer func() { tun.Closed(e.up, e.down) }()
+	defer c.later(func() { tun.Closed(e.up, e.down) })
 	pending := bufferedBytes(c.br)
 	c.release()
 	c.raw.SetDeadline(time.Time{})

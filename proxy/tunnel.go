@@ -28,7 +28,44 @@ type tunnel struct {
 	a, b     net.Conn
 }
 
-// run starts the tunnel between client and upstream. pendingUp and
+// detachTunnel splices c to upstream on two fresh goroutines and lets the
+// connection's own goroutine return. That goroutine's stack grew while it
+// parsed, decided and dialed; parked for the life of an idle tunnel it
+// would cost several KiB per tunnel, where two fresh copy loops need about
+// 2 KiB each. The entry's bytes are filled in before the cleanups run.
+func (c *clientConn) detachTunnel(e *entry, upstream net.Conn, pending []byte) {
+	s := c.s
+	c.detached = true
+	c.handoff.Store(2)
+	// The request's buffers are not read again; drop them for the tunnel's life.
+	c.req.h, c.resp, c.req.authority, c.req.path, c.req.connTokens = head{}, head{}, nil, nil, nil
+	t := &tunnel{idle: s.cfg.TunnelIdleTimeout, a: c.raw, b: upstream}
+	t.touch()
+	var left atomic.Int32
+	left.Store(2)
+	var up, down int64
+	done := func() {
+		if left.Add(-1) != 0 {
+			return
+		}
+		upstream.Close()
+		e.up, e.down = up, down
+		c.handoffDone()
+	}
+	go func() {
+		defer done()
+		defer s.recoverTunnel(t)
+		down = t.pipe(c.raw, upstream, nil)
+	}()
+	go func() {
+		defer done()
+		defer s.recoverTunnel(t)
+		up = t.pipe(upstream, c.raw, pending)
+	}()
+}
+
+// runTunnel runs the tunnel between client and upstream until both
+// directions end. pendingUp and
 // pendingDown are bytes already read into user space (after the CONNECT
 // head, or after a 101 response) that must go out first.
 func (s *Server) runTunnel(client, upstream net.Conn, pendingUp, pendingDown []byte) (up, down int64) {
