@@ -26,7 +26,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -273,21 +272,6 @@ func startInspProxyObs(t testing.TB, pki *inspPKI, ti acl.TLSInspectionConfig, t
 	return &inspSetup{testProxy: p, pki: pki, obs: obs}
 }
 
-// inspHTTPClient is a Go HTTP client that uses the proxy for https URLs
-// and trusts roots; its tunnels are closed before the proxy shuts down.
-func inspHTTPClient(t testing.TB, s *inspSetup, roots *x509.CertPool) *http.Client {
-	t.Helper()
-	tr := &http.Transport{
-		Proxy:           http.ProxyURL(&url.URL{Scheme: "http", Host: s.addr}),
-		TLSClientConfig: &tls.Config{RootCAs: roots},
-		// No h2: the bumped leg offers http/1.1 only, and the test wants
-		// the transport's own protocol choice out of the picture.
-		ForceAttemptHTTP2: false,
-	}
-	t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr, Timeout: ioTimeout}
-}
-
 // inspTunnel opens CONNECT target through the proxy and returns the raw
 // conn after the 200. It returns errors instead of failing so goroutines
 // can use it.
@@ -375,7 +359,7 @@ func inspField(e map[string]any, k string) string {
 	return fmt.Sprint(v)
 }
 
-// inspWaitKind waits for the access line of kind for host with path.
+// waitKind waits for the access line of kind for host (and path, unless "").
 func (s *inspSetup) waitKind(t testing.TB, kind, host, path string) map[string]any {
 	t.Helper()
 	return s.waitAccess(t, kind+" "+host+path, func(e map[string]any) bool {
