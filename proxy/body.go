@@ -39,6 +39,19 @@ type bodyCopy struct {
 
 var errChunkTrailer = errors.New("proxy: malformed chunked trailer")
 
+// relayError says which side of a body copy failed, so a client that left
+// is not logged (and alerted on) as an upstream failure, and the reverse.
+type relayError struct {
+	srcSide bool // the sender failed (or ended early); otherwise the receiver did
+	err     error
+}
+
+func (e *relayError) Error() string { return e.err.Error() }
+func (e *relayError) Unwrap() error { return e.err }
+
+func srcErr(err error) error { return &relayError{srcSide: true, err: err} }
+func dstErr(err error) error { return &relayError{srcSide: false, err: err} }
+
 // copy moves the body framed as f (n bytes for bodyLength) and writes it
 // chunked when outChunked is set. It returns the body bytes moved.
 func (b *bodyCopy) copy(f framing, n int64, outChunked bool) (int64, error) {
@@ -72,11 +85,11 @@ func (b *bodyCopy) copy(f framing, n int64, outChunked bool) (int64, error) {
 			nw, werr := w.Write(buf[:nr])
 			total += int64(nw)
 			if werr != nil {
-				return total, werr
+				return total, dstErr(werr)
 			}
 			if b.src.Buffered() == 0 {
 				if err := b.dst.Flush(); err != nil {
-					return total, err
+					return total, dstErr(err)
 				}
 			}
 		}
@@ -84,22 +97,25 @@ func (b *bodyCopy) copy(f framing, n int64, outChunked bool) (int64, error) {
 			break
 		}
 		if rerr != nil {
-			return total, rerr
+			return total, srcErr(rerr)
 		}
 	}
 	if f == bodyLength && total < n {
-		return total, io.ErrUnexpectedEOF
+		return total, srcErr(io.ErrUnexpectedEOF)
 	}
 	if f == bodyChunked {
 		if err := skipTrailer(b.src); err != nil {
-			return total, err
+			return total, srcErr(err)
 		}
 	}
 	if cw != nil {
 		cw.Close()
 		b.dst.WriteString("\r\n")
 	}
-	return total, b.dst.Flush()
+	if err := b.dst.Flush(); err != nil {
+		return total, dstErr(err)
+	}
+	return total, nil
 }
 
 // spliceFixed sends what is already buffered, then lets the kernel move
@@ -113,11 +129,11 @@ func (b *bodyCopy) spliceFixed(n int64) (int64, error) {
 		w, err := io.CopyN(b.dst, b.src, k)
 		total += w
 		if err != nil {
-			return total, err
+			return total, dstErr(err) // the bytes were already buffered
 		}
 	}
 	if err := b.dst.Flush(); err != nil {
-		return total, err
+		return total, dstErr(err)
 	}
 	src, sok := b.srcConn.(*net.TCPConn)
 	dst, dok := b.dstConn.(*net.TCPConn)
@@ -135,10 +151,15 @@ func (b *bodyCopy) spliceFixed(n int64) (int64, error) {
 		}
 		total += w
 		if err != nil {
-			return total, err
+			// splice reports one error for both sockets; a receiver that
+			// has gone away is the one that fails the liveness peek.
+			if !alive(b.dstConn) {
+				return total, dstErr(err)
+			}
+			return total, srcErr(err)
 		}
 		if w < want {
-			return total, io.ErrUnexpectedEOF
+			return total, srcErr(io.ErrUnexpectedEOF)
 		}
 	}
 	return total, nil

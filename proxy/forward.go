@@ -51,7 +51,19 @@ func (c *clientConn) forward(e *entry) bool {
 	}
 	if err != nil {
 		up.conn.Close()
-		if e.status == 0 {
+		var re *relayError
+		switch {
+		case errors.Is(err, errClientAborted):
+			e.errText = "client_aborted" // nobody left to answer
+		case e.status != 0:
+			// The status line is out; a close is the only signal left. Say
+			// whose side broke, so a client leaving is not an upstream error.
+			if errors.As(err, &re) && !re.srcSide {
+				e.errText = "client_gone"
+			} else {
+				e.errText = "upstream_body"
+			}
+		default:
 			c.failRequest(e, err, false)
 		}
 		return false
@@ -63,7 +75,10 @@ func (c *clientConn) forward(e *entry) bool {
 	return keep && !c.closeAfter && !s.draining.Load()
 }
 
-var errStaleConn = errors.New("proxy: upstream closed an idle connection")
+var (
+	errStaleConn     = errors.New("proxy: upstream closed an idle connection")
+	errClientAborted = errors.New("proxy: client aborted the request body")
+)
 
 func replayable(r *request) bool {
 	switch r.method {
@@ -154,6 +169,9 @@ func (c *clientConn) sendRequest(up *upConn, e *entry) error {
 		e.up += sent
 		if err != nil {
 			c.closeAfter = true
+			if re := (*relayError)(nil); errors.As(err, &re) && re.srcSide {
+				return errClientAborted
+			}
 			return err
 		}
 	}
@@ -273,7 +291,7 @@ func (c *clientConn) relayResponse(up *upConn, e *entry, status int, reusable bo
 	}
 	if err != nil {
 		c.closeAfter = true
-		return errBodyRelay{err}
+		return err
 	}
 	if reusable && !upClose && f != bodyClose && !chunkedAndLength {
 		c.putUpstream(up)
@@ -282,10 +300,6 @@ func (c *clientConn) relayResponse(up *upConn, e *entry, status int, reusable bo
 	}
 	return nil
 }
-
-// errBodyRelay marks a failure after the response head went out: the
-// client already has a status, so the only honest signal left is a close.
-type errBodyRelay struct{ error }
 
 // responseFraming applies RFC 9112 §6.3 to a response. chunkedAndLength
 // reports the smuggling-shaped case where both were sent: chunked wins and
@@ -428,7 +442,7 @@ func (c *clientConn) switchProtocols(up *upConn, e *entry, upTokens [][]byte) er
 	}
 	bw.WriteString("\r\n")
 	if err := bw.Flush(); err != nil {
-		return errBodyRelay{err}
+		return dstErr(err)
 	}
 	up.conn.SetDeadline(time.Time{})
 	c.raw.SetDeadline(time.Time{})

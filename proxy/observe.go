@@ -61,7 +61,7 @@ func (o observer) Request(e *entry) {
 		r.BytesUp, r.BytesDown = e.up, e.down
 	}
 	switch e.errText {
-	case "", "acl", "auth", "ssrf", "not_tls_spliced", "sni_would_deny":
+	case "", "acl", "auth", "ssrf", "not_tls_spliced", "sni_would_deny", "client_aborted", "client_gone":
 	case "limit":
 		r.Refused = metrics.RefusedLimit
 	case "sni_denied", "not_tls_refused", "client_tls", "client_hello":
