@@ -222,7 +222,7 @@ func (p *Policy) compileUser(uc UserConfig, tenant int32) (*user, error) {
 }
 
 func compileLimits(l LimitsConfig) Limits {
-	out := Limits{MaxConnections: l.MaxConnections, Rate: l.Rate, Burst: l.Burst}
+	out := Limits(l)
 	if out.Rate > 0 && out.Burst == 0 {
 		out.Burst = max(1, int(math.Ceil(out.Rate)))
 	}

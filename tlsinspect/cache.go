@@ -65,12 +65,6 @@ func (c *leafCache) add(host string, cert *tls.Certificate, expires time.Time) i
 	return c.order.Len()
 }
 
-func (c *leafCache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.order.Len()
-}
-
 // cacheExpiry keeps a leaf for half of its remaining lifetime, so a client
 // that caches a handshake or holds a long connection never sees it expire,
 // and a leaf clamped by a soon-expiring CA is refreshed sooner.

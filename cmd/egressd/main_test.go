@@ -41,9 +41,11 @@ func runMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	binPath = filepath.Join(dir, "egressd")
+	// `go test` puts its own toolchain first on PATH for the test binary.
 	goTool, err := exec.LookPath("go")
 	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+		fmt.Fprintln(os.Stderr, "go not found on PATH:", err)
+		return 1
 	}
 	build := exec.Command(goTool, "build", "-ldflags", "-X main.version="+testVersion, "-o", binPath, ".")
 	build.Env = append(os.Environ(), "GOTOOLCHAIN=local")
