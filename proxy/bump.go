@@ -9,6 +9,8 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,6 +48,7 @@ func (p *prefixConn) Read(b []byte) (int, error) {
 // host they are pinned to and the verified upstream connection.
 type bumpState struct {
 	insp   *tlsinspect.Inspector
+	tenant string // for refusals logged before any policy runs
 	host   string
 	port   uint16
 	addr   netip.AddrPort
@@ -181,7 +184,7 @@ func waitFirstSpeaker(client *net.TCPConn, up net.Conn) error {
 func (c *clientConn) inspect(insp *tlsinspect.Inspector, e *entry, up net.Conn, pending []byte, host string) {
 	s, r := c.s, &c.req
 	e.kind = "bumped_tunnel"
-	bs := &bumpState{insp: insp, host: host, port: r.target.Port, addr: e.upstream, creds: r.creds}
+	bs := &bumpState{insp: insp, host: host, port: r.target.Port, addr: e.upstream, creds: r.creds, tenant: e.dec.Tenant}
 	defer func() {
 		if bs.up != nil {
 			bs.up.conn.Close()
@@ -297,8 +300,9 @@ func (r *request) originTarget(bs *bumpState, rawTarget []byte) error {
 		return errBadTarget
 	}
 	if hv, ok := r.h.get("Host"); ok {
-		name, _, err := acl.ParseHost(hostOnly(hv))
-		if err != nil || name != bs.host {
+		host, port := splitHostPort(hv)
+		name, _, err := acl.ParseHost(host)
+		if err != nil || name != bs.host || port != bs.port {
 			return errMisdirected
 		}
 		r.authority = hv
@@ -320,28 +324,27 @@ func (r *request) originTarget(bs *bumpState, rawTarget []byte) error {
 
 var errMisdirected = errors.New("proxy: Host does not match the inspected tunnel")
 
-// hostOnly strips a port from a Host field value.
-func hostOnly(v []byte) string {
+// splitHostPort splits a Host field value; a missing port is https's
+// default, 443 (RFC 9110 §4.2.2). An unparsable port is 0, which matches
+// no tunnel.
+func splitHostPort(v []byte) (string, uint16) {
 	s := string(v)
-	if len(s) > 0 && s[0] == '[' {
-		if i := indexByte(s, ']'); i > 0 {
-			return s[:i+1]
+	host, port := s, ""
+	if strings.HasPrefix(s, "[") {
+		if i := strings.IndexByte(s, ']'); i > 0 {
+			host, port = s[:i+1], strings.TrimPrefix(s[i+1:], ":")
 		}
-		return s
+	} else if i := strings.LastIndexByte(s, ':'); i >= 0 {
+		host, port = s[:i], s[i+1:]
 	}
-	if i := indexByte(s, ':'); i >= 0 {
-		return s[:i]
+	if port == "" {
+		return host, 443
 	}
-	return s
-}
-
-func indexByte(s string, c byte) int {
-	for i := 0; i < len(s); i++ {
-		if s[i] == c {
-			return i
-		}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return host, 0
 	}
-	return -1
+	return host, uint16(n)
 }
 
 var _ io.Reader = (*prefixConn)(nil)

@@ -179,6 +179,11 @@ func (c *clientConn) refuse(err error) {
 		return
 	}
 	e := entry{start: time.Now(), reqID: c.s.newRequestID(), id: c.id, kind: "http", method: c.req.method}
+	if bs := c.bump; bs != nil {
+		// Inside an inspected tunnel the tenant and destination are known.
+		e.kind, e.dec.Tenant = "bumped", bs.tenant
+		e.target = acl.Target{Scheme: "https", Host: bs.host, Port: bs.port}
+	}
 	status, reason := statusFor(err)
 	e.status, e.errText = status, reason
 	writeStatus(c.bw, status, reason, err.Error(), e.reqID, true)

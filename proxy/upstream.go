@@ -44,6 +44,9 @@ type upstreamPool struct {
 	closed    bool
 }
 
+// freshIdle is how long a pooled connection is trusted without a peek.
+const freshIdle = time.Second
+
 func newUpstreamPool(perHost int, timeout time.Duration) *upstreamPool {
 	return &upstreamPool{idle: make(map[poolKey][]*upConn), perHost: perHost, timeout: timeout, lastSweep: time.Now()}
 }
@@ -62,7 +65,11 @@ func (p *upstreamPool) get(k poolKey) *upConn {
 		list[len(list)-1] = nil
 		p.idle[k] = list[:len(list)-1]
 		p.mu.Unlock()
-		if now.Sub(u.idleAt) < p.timeout && alive(u.conn) {
+		idle := now.Sub(u.idleAt)
+		// A connection parked a moment ago is almost never stale, and a
+		// replayable request is retried if it was; skip the peek syscall
+		// on the hot path of back-to-back requests.
+		if idle < p.timeout && (idle < freshIdle || alive(u.conn)) {
 			return u
 		}
 		u.conn.Close()
