@@ -98,9 +98,6 @@ func (s *Server) serveConn(raw net.Conn) {
 		}
 		c.close()
 	}()
-	if tc, ok := raw.(*net.TCPConn); ok {
-		tc.SetKeepAliveConfig(keepAlive(s.cfg.TCPKeepAlive))
-	}
 	c.br = readerPool.Get().(*bufio.Reader)
 	c.br.Reset(raw)
 	c.bw = writerPool.Get().(*bufio.Writer)

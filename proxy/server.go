@@ -159,11 +159,23 @@ func (s *Server) Ready() bool { return !s.unready.Load() }
 // call Shutdown after the load balancer has had time to notice.
 func (s *Server) BeginDrain() { s.unready.Store(true) }
 
+// Listen opens the proxy port with the configured TCP keepalives set on
+// every accepted connection (once, by the listener, rather than again per
+// connection: four setsockopt calls each time).
+func (s *Server) Listen() (net.Listener, error) {
+	lc := net.ListenConfig{KeepAliveConfig: keepAlive(s.cfg.TCPKeepAlive)}
+	ln, err := lc.Listen(context.Background(), "tcp", s.cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", s.cfg.Listen, err)
+	}
+	return ln, nil
+}
+
 // ListenAndServe listens on cfg.Listen and serves until Shutdown.
 func (s *Server) ListenAndServe() error {
-	ln, err := net.Listen("tcp", s.cfg.Listen)
+	ln, err := s.Listen()
 	if err != nil {
-		return fmt.Errorf("listen %s: %w", s.cfg.Listen, err)
+		return err
 	}
 	return s.Serve(ln)
 }
@@ -171,7 +183,8 @@ func (s *Server) ListenAndServe() error {
 // ErrServerClosed is returned by Serve after Shutdown.
 var ErrServerClosed = errors.New("proxy: server closed")
 
-// Serve accepts connections on ln until Shutdown.
+// Serve accepts connections on ln until Shutdown. Keepalives are the
+// listener's: use Listen for the configured ones.
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	if s.draining.Load() {

@@ -16,7 +16,7 @@ import (
 
 // spliceChunk bounds one splice call so the idle deadline and byte counts
 // are refreshed regularly on a long transfer.
-const spliceChunk = 1 << 20
+const spliceChunk = 4 << 20
 
 // tunnel copies bytes both ways between a client and an upstream until
 // both sides are done. One direction runs on the caller's goroutine, so a
@@ -109,8 +109,13 @@ func (t *tunnel) idleFor() time.Duration {
 }
 
 // pipe copies src to dst until EOF, then half-closes dst so the peer sees
-// the EOF while the other direction keeps flowing. Between plain TCP
-// sockets the copy is a splice: bytes never enter user space.
+// the EOF while the other direction keeps flowing.
+//
+// Each round waits for data holding nothing, then reads what is there
+// into a pooled buffer and writes it on: three syscalls for the small
+// messages of a TLS handshake or an API call, and no buffer or kernel pipe
+// pinned while the tunnel idles. A read that fills the buffer means bulk
+// data, and then the kernel splices the next chunk socket to socket.
 func (t *tunnel) pipe(dst, src net.Conn, pending []byte) int64 {
 	var total int64
 	if len(pending) > 0 {
@@ -124,36 +129,26 @@ func (t *tunnel) pipe(dst, src net.Conn, pending []byte) int64 {
 	srcTCP, sok := src.(*net.TCPConn)
 	dstTCP, dok := dst.(*net.TCPConn)
 	lr := &io.LimitedReader{}
-	var bufp *[]byte
 	for {
 		if t.idle > 0 {
 			src.SetReadDeadline(time.Now().Add(t.idle))
 		}
 		var n int64
 		var err error
-		if sok && dok {
-			// Wait for data before splicing: a splice blocked on an idle
-			// socket would pin a kernel pipe (two descriptors) per tunnel.
-			if err = waitReadable(srcTCP); err == nil {
-				lr.R, lr.N = srcTCP, spliceChunk
-				n, err = io.Copy(dstTCP, lr)
-				if err == nil && lr.N > 0 {
-					err = io.EOF
-				}
-			}
-		} else {
-			if bufp == nil {
-				bufp = copyBufPool.Get().(*[]byte)
-				defer copyBufPool.Put(bufp)
-			}
-			var nr int
-			nr, err = src.Read(*bufp)
-			if nr > 0 {
-				nw, werr := dst.Write((*bufp)[:nr])
-				n = int64(nw)
-				if werr != nil {
-					err = werr
-				}
+		if sok {
+			err = waitReadable(srcTCP)
+		}
+		var full bool
+		if err == nil {
+			n, full, err = copyOnce(dst, src)
+		}
+		if err == nil && full && sok && dok {
+			lr.R, lr.N = srcTCP, spliceChunk
+			var m int64
+			m, err = io.Copy(dstTCP, lr)
+			n += m
+			if err == nil && lr.N > 0 {
+				err = io.EOF
 			}
 		}
 		total += n
@@ -175,6 +170,22 @@ func (t *tunnel) pipe(dst, src net.Conn, pending []byte) int64 {
 	}
 }
 
+// copyOnce moves one read's worth of bytes from src to dst through a
+// pooled buffer; full reports that the read filled it.
+func copyOnce(dst, src net.Conn) (n int64, full bool, err error) {
+	bufp := copyBufPool.Get().(*[]byte)
+	defer copyBufPool.Put(bufp)
+	nr, err := src.Read(*bufp)
+	if nr > 0 {
+		nw, werr := dst.Write((*bufp)[:nr])
+		n = int64(nw)
+		if werr != nil {
+			return n, false, werr
+		}
+	}
+	return n, nr == len(*bufp), err
+}
+
 type closeWriter interface{ CloseWrite() error }
 
 func closeWrite(c net.Conn) {
@@ -191,7 +202,15 @@ func waitReadable(c *net.TCPConn) error {
 	if err != nil {
 		return err
 	}
+	first := true
 	return rc.Read(func(fd uintptr) bool {
+		if !first {
+			// The poller woke us: data, EOF or an error is there. Peeking
+			// again would cost a syscall per message; after a rare spurious
+			// wakeup the read below simply waits.
+			return true
+		}
+		first = false
 		var b [1]byte
 		_, _, e := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 		// EAGAIN: nothing yet, let the poller wait. Anything else (data,

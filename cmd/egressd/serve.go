@@ -80,9 +80,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Proxy.Listen)
+	ln, err := srv.Listen()
 	if err != nil {
-		return fmt.Errorf("listen proxy: %w", err)
+		return err
 	}
 	adminLn, err := net.Listen("tcp", cfg.Admin.Listen)
 	if err != nil {
