@@ -30,7 +30,7 @@ lint:
 
 # Each fuzz target for FUZZTIME; fails if a package lists no targets.
 fuzz:
-	@set -e; for pkg in ./acl ./proxy ./tlsinspect ./internal/config; do \
+	@set -e; for pkg in ./acl ./proxy ./tlsinspect ./internal/config ./inject; do \
 		targets=$$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); \
 		[ -n "$$targets" ] || { echo "no fuzz targets in $$pkg"; exit 1; }; \
 		for t in $$targets; do echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; done; \
