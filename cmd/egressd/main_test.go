@@ -262,26 +262,8 @@ type server struct {
 
 func startServer(t *testing.T, drainDelay string) *server {
 	t.Helper()
-	s := &server{proxy: freeAddr(t), admin: freeAddr(t), stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan error, 1)}
-	path := writeConfig(t, drainConfig(s.proxy, s.admin, drainDelay))
-	s.cmd = exec.Command(binPath, "serve", "-config", path)
-	s.cmd.Stdout, s.cmd.Stderr = s.stdout, s.stderr
-	if err := s.cmd.Start(); err != nil {
-		t.Fatalf("start egressd: %v", err)
-	}
-	go func() { s.exited <- s.cmd.Wait() }()
-	t.Cleanup(func() {
-		select {
-		case <-s.exited:
-		default:
-			s.cmd.Process.Kill()
-			<-s.exited
-		}
-		if t.Failed() {
-			t.Logf("egressd stderr:\n%s", s.stderr)
-		}
-	})
-	waitFor(t, 20*time.Second, "/readyz to answer 200", func() bool { return s.readyz(t) == http.StatusOK })
+	s := newServer(t)
+	startWithConfig(t, writeConfig(t, drainConfig(s.proxy, s.admin, drainDelay)), s)
 	return s
 }
 

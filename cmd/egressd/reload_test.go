@@ -73,6 +73,12 @@ const denyAll = `    rules:
         domains: [api.partner.test]
 `
 
+// newServer picks free loopback ports for a server not started yet.
+func newServer(t *testing.T) *server {
+	return &server{proxy: freeAddr(t), admin: freeAddr(t), stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan error, 1)}
+}
+
+// startWithConfig runs `egressd serve -config path` until the test ends.
 func startWithConfig(t *testing.T, path string, s *server) {
 	t.Helper()
 	s.cmd = exec.Command(binPath, "serve", "-config", path)
@@ -130,7 +136,7 @@ func metricsText(t *testing.T, admin string) string {
 // policy for new requests, an open tunnel keeps the decision it got, and a
 // broken config is refused with the old policy kept in force.
 func TestConfigMapSwapReloadsWithoutDroppingTunnels(t *testing.T) {
-	s := &server{proxy: freeAddr(t), admin: freeAddr(t), stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan error, 1)}
+	s := newServer(t)
 	cm := newConfigMapDir(t, reloadConfig(s.proxy, s.admin, allowLoopback))
 	startWithConfig(t, cm.path(), s)
 	echo := startEcho(t)
@@ -166,7 +172,7 @@ func TestConfigMapSwapReloadsWithoutDroppingTunnels(t *testing.T) {
 // TestExplainAgreesWithProxy asks `egressd explain` about the requests the
 // proxy answers, with the same config, and compares the verdicts.
 func TestExplainAgreesWithProxy(t *testing.T) {
-	s := &server{proxy: freeAddr(t), admin: freeAddr(t), stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan error, 1)}
+	s := newServer(t)
 	path := writeConfig(t, reloadConfig(s.proxy, s.admin, `    rules:
       - name: no-admin
         action: deny

@@ -12,7 +12,7 @@ import (
 // log, then replays it under a stricter candidate config: the report must
 // list exactly the request the new rule would refuse.
 func TestReplayOfRealAccessLog(t *testing.T) {
-	s := &server{proxy: freeAddr(t), admin: freeAddr(t), stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan error, 1)}
+	s := newServer(t)
 	logPath := filepath.Join(t.TempDir(), "access.log")
 	cfg := strings.Replace(validConfig(s.proxy, s.admin), "log:\n", "log:\n  output: "+logPath+"\n", 1)
 	startWithConfig(t, writeConfig(t, cfg), s)

@@ -58,15 +58,11 @@ func serve(args []string, stdout, stderr io.Writer) error {
 
 	reg := metrics.NewRegistry()
 	m := metrics.New(reg, metrics.BuildInfo{Version: version, GoVersion: runtime.Version()})
-	pol, err := acl.Compile(cfg.ACL)
+	pol, insp, err := buildPolicy(cfg, m)
 	if err != nil {
 		return err
 	}
 	m.SetTenants(pol.Tenants())
-	insp, err := loadInspector(cfg.TLS, m)
-	if err != nil {
-		return err
-	}
 	m.ConfigLoaded(hash(raw), nil)
 	srv, err := proxy.New(cfg.Proxy, proxy.Deps{
 		Metrics:      m,
@@ -193,10 +189,7 @@ func (r *reloader) reload(forced bool) {
 	var pol *acl.Policy
 	var insp *tlsinspect.Inspector
 	if err == nil {
-		pol, err = acl.Compile(cfg.ACL)
-	}
-	if err == nil {
-		insp, err = loadInspector(cfg.TLS, r.metrics)
+		pol, insp, err = buildPolicy(cfg, r.metrics)
 	}
 	r.metrics.ConfigLoaded(h, err)
 	if err != nil {
@@ -211,6 +204,21 @@ func (r *reloader) reload(forced bool) {
 	if fmt.Sprint(cfg.Proxy) != fmt.Sprint(r.proxyCfg) {
 		r.log.Warn("proxy: section changed; listener settings take effect at the next restart")
 	}
+}
+
+// buildPolicy compiles what a config decides per request: the policy and
+// the inspection CA. serve, reload and check share it, so a file that
+// passes `egressd check` is a file a reload accepts.
+func buildPolicy(cfg config.Config, m *metrics.Metrics) (*acl.Policy, *tlsinspect.Inspector, error) {
+	pol, err := acl.Compile(cfg.ACL)
+	if err != nil {
+		return nil, nil, err
+	}
+	insp, err := loadInspector(cfg.TLS, m)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pol, insp, nil
 }
 
 // loadInspector loads the inspection CA, or returns nil when inspection is off.

@@ -21,25 +21,35 @@ import (
 	"github.com/egressd/egressd/tlsinspect"
 )
 
-// check validates a config the same way a reload does and prints a summary.
-func check(args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	path := fs.String("config", "", "config file to validate")
+// requiredConfigFlag parses `-config FILE` for subcommands that need it.
+func requiredConfigFlag(name string, args []string) (string, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	path := fs.String("config", "", "config file")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return "", err
 	}
 	if *path == "" {
-		return errors.New("-config FILE is required")
+		return "", errors.New("-config FILE is required")
 	}
-	cfg, err := config.Load(*path)
+	return *path, nil
+}
+
+// check validates a config with the code a reload uses (including loading
+// the inspection CA and password files) and prints a summary.
+func check(args []string, stdout io.Writer) error {
+	path, err := requiredConfigFlag("check", args)
 	if err != nil {
 		return err
 	}
-	pol, err := acl.Compile(cfg.ACL)
+	cfg, err := config.Load(path)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s: OK\n", *path)
+	pol, _, err := buildPolicy(cfg, nil)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: OK\n", path)
 	fmt.Fprintf(stdout, "  proxy:   %s (proxy_protocol %s, trusted %v)\n", cfg.Proxy.Listen, cfg.Proxy.ProxyProtocol, cfg.Proxy.TrustedProxies)
 	fmt.Fprintf(stdout, "  admin:   %s\n", cfg.Admin.Listen)
 	fmt.Fprintf(stdout, "  log:     %s to %s\n", cfg.Log.Format, cfg.Log.Output)
@@ -236,15 +246,11 @@ func caCommand(args []string, stdout io.Writer) error {
 
 // injectCommand runs the workload-side admission webhook until a signal.
 func injectCommand(args []string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("inject", flag.ContinueOnError)
-	path := fs.String("config", "", "webhook config file")
-	if err := fs.Parse(args); err != nil {
+	path, err := requiredConfigFlag("inject", args)
+	if err != nil {
 		return err
 	}
-	if *path == "" {
-		return errors.New("-config FILE is required")
-	}
-	cfg, err := inject.LoadConfig(*path)
+	cfg, err := inject.LoadConfig(path)
 	if err != nil {
 		return err
 	}
