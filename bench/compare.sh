@@ -324,4 +324,18 @@ if ((HAVE_EGRESSD)); then
 fi
 
 "$BENCH" report --in "$RESULTS" --commands "$CMDS" --notes "$NOTES" --profiles "$OUT" --out bench/RESULTS.md
+
+# --- Go micro-benchmarks of the hot paths, pinned like the proxy, so a
+# change in the figures above can be traced to a stage.
+MICRO=(go test -run '^$' -bench . -benchmem -benchtime 300ms -cpu 1 ./acl ./tlsinspect ./proxy ./metrics)
+{
+	echo
+	echo "## Go micro-benchmarks"
+	echo
+	echo "Command: \`${PIN_PROXY[*]} ${MICRO[*]}\` (ns/op is wall time on a pinned core)."
+	echo
+	echo '```'
+	"${PIN_PROXY[@]}" "${MICRO[@]}" 2>&1 | grep -E '^(Benchmark|ok|FAIL)' || true
+	echo '```'
+} >>bench/RESULTS.md
 echo "compare: wrote bench/RESULTS.md in $(($(date +%s) - START))s" >&2
