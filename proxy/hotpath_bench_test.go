@@ -43,6 +43,7 @@ func v2HeaderBytes(b *testing.B, linkID uint32) []byte {
 func BenchmarkReadIdentity(b *testing.B) {
 	raw := v2HeaderBytes(b, 1001)
 	s := &Server{cfg: Config{ProxyProtocol: PPRequired, TrustedProxies: []string{"10.240.0.0/16"}}}
+	s.cfg.SetDefaults()
 	if err := s.cfg.Validate(); err != nil {
 		b.Fatal(err)
 	}
