@@ -19,8 +19,8 @@ import (
 const spliceChunk = 4 << 20
 
 // tunnel copies bytes both ways between a client and an upstream until
-// both sides are done. One direction runs on the caller's goroutine, so a
-// tunnel costs one extra goroutine, and no user-space buffer while idle.
+// both sides are done; an idle tunnel holds no user-space buffer and no
+// kernel pipe.
 type tunnel struct {
 	idle     time.Duration
 	lastIO   atomic.Int64 // unix nanos of the last byte either way
@@ -28,8 +28,8 @@ type tunnel struct {
 	a, b     net.Conn
 }
 
-// detachTunnel splices c to upstream on two fresh goroutines and lets the
-// connection's own goroutine return. That goroutine's stack grew while it
+// detachTunnel runs the tunnel between c and upstream on two fresh
+// goroutines and lets the connection's own goroutine return. That goroutine's stack grew while it
 // parsed, decided and dialed; parked for the life of an idle tunnel it
 // would cost several KiB per tunnel, where two fresh copy loops need about
 // 2 KiB each. The entry's bytes are filled in before the cleanups run.
@@ -65,9 +65,9 @@ func (c *clientConn) detachTunnel(e *entry, upstream net.Conn, pending []byte) {
 }
 
 // runTunnel runs the tunnel between client and upstream until both
-// directions end. pendingUp and
-// pendingDown are bytes already read into user space (after the CONNECT
-// head, or after a 101 response) that must go out first.
+// directions end, one of them on the caller's goroutine (used after a 101
+// Switching Protocols). pendingUp and pendingDown are bytes already read
+// into user space that must go out first.
 func (s *Server) runTunnel(client, upstream net.Conn, pendingUp, pendingDown []byte) (up, down int64) {
 	t := &tunnel{idle: s.cfg.TunnelIdleTimeout, a: client, b: upstream}
 	t.touch()
