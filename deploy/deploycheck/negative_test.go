@@ -62,14 +62,40 @@ func ptr[T any](v T) *T { return &v }
 
 // Each case breaks one rendered object the way an operator could, and the
 // check must fail with a message that says what to fix.
+// breakCase is one deliberate break of a valid rendered set and the error
+// the check must then report.
+type breakCase struct {
+	name    string
+	check   func(*Set) error
+	breakIt func(t *testing.T, s *Set)
+	wantErr string
+}
+
+// runBreakCases proves each check can fail: it passes on an unbroken copy
+// of base, and after the break it fails with the wanted message.
+func runBreakCases(t *testing.T, base *Set, tests []breakCase) {
+	t.Helper()
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := clone(t, base)
+			if err := tc.check(s); err != nil {
+				t.Fatalf("the unbroken set already fails: %v", err)
+			}
+			tc.breakIt(t, s)
+			err := tc.check(s)
+			if err == nil {
+				t.Fatal("check passed a broken set")
+			}
+			if !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("error:\n  %v\nwant it to contain:\n  %s", err, tc.wantErr)
+			}
+		})
+	}
+}
+
 func TestChecksCatchBrokenCorporateSets(t *testing.T) {
 	aks := render(t, dirAKS)
-	tests := []struct {
-		name    string
-		check   func(*Set) error
-		breakIt func(t *testing.T, s *Set)
-		wantErr string
-	}{
+	tests := []breakCase{
 		{
 			name:    "config with a typo",
 			check:   checkConfigValid,
@@ -330,33 +356,13 @@ func TestChecksCatchBrokenCorporateSets(t *testing.T) {
 			wantErr: "the proxy port NetworkPolicy admits podSelector <none>; behind a PLS admit only ipBlocks",
 		},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			s := clone(t, aks)
-			if err := tc.check(s); err != nil {
-				t.Fatalf("the unbroken set already fails: %v", err)
-			}
-			tc.breakIt(t, s)
-			err := tc.check(s)
-			if err == nil {
-				t.Fatal("check passed a broken set")
-			}
-			if !strings.Contains(err.Error(), tc.wantErr) {
-				t.Errorf("error:\n  %v\nwant it to contain:\n  %s", err, tc.wantErr)
-			}
-		})
-	}
+	runBreakCases(t, aks, tests)
 }
 
 func TestChecksCatchBrokenStaticRouteSets(t *testing.T) {
 	wl := render(t, dirStatic)
 	tcp, udp := corev1.ProtocolTCP, corev1.ProtocolUDP
-	tests := []struct {
-		name    string
-		check   func(*Set) error
-		breakIt func(t *testing.T, s *Set)
-		wantErr string
-	}{
+	tests := []breakCase{
 		{
 			name:  "HTTPS_PROXY names another address",
 			check: checkProxyEnv,
@@ -460,22 +466,7 @@ func TestChecksCatchBrokenStaticRouteSets(t *testing.T) {
 			wantErr: `SSL_CERT_FILE=/trust/ca-bundle.crt: on emptyDir "trust", but no init container writes ca-bundle.crt`,
 		},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			s := clone(t, wl)
-			if err := tc.check(s); err != nil {
-				t.Fatalf("the unbroken set already fails: %v", err)
-			}
-			tc.breakIt(t, s)
-			err := tc.check(s)
-			if err == nil {
-				t.Fatal("check passed a broken set")
-			}
-			if !strings.Contains(err.Error(), tc.wantErr) {
-				t.Errorf("error:\n  %v\nwant it to contain:\n  %s", err, tc.wantErr)
-			}
-		})
-	}
+	runBreakCases(t, wl, tests)
 }
 
 func TestDecodeRejects(t *testing.T) {

@@ -49,12 +49,7 @@ func exampleDeployment(t *testing.T, s *Set) *appsv1.Deployment {
 
 func TestChecksCatchBrokenWebhookRouteSets(t *testing.T) {
 	wl := render(t, dirWorkload)
-	tests := []struct {
-		name    string
-		check   func(*Set) error
-		breakIt func(t *testing.T, s *Set)
-		wantErr string
-	}{
+	tests := []breakCase{
 		{
 			name:  "https_proxy names another address",
 			check: checkInjectConfig,
@@ -221,22 +216,7 @@ func TestChecksCatchBrokenWebhookRouteSets(t *testing.T) {
 			wantErr: "container app after injection: SSL_CERT_FILE is not set",
 		},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			s := clone(t, wl)
-			if err := tc.check(s); err != nil {
-				t.Fatalf("the unbroken set already fails: %v", err)
-			}
-			tc.breakIt(t, s)
-			err := tc.check(s)
-			if err == nil {
-				t.Fatal("check passed a broken set")
-			}
-			if !strings.Contains(err.Error(), tc.wantErr) {
-				t.Errorf("error:\n  %v\nwant it to contain:\n  %s", err, tc.wantErr)
-			}
-		})
-	}
+	runBreakCases(t, wl, tests)
 }
 
 func TestCheckRoutesAgree(t *testing.T) {
