@@ -10,7 +10,6 @@ import (
 var (
 	errUpstreamTimeout  = errors.New("proxy: upstream response timeout")
 	errUpstreamProtocol = errors.New("proxy: upstream protocol error")
-	errLimit            = errors.New("proxy: tenant limit reached")
 )
 
 // statusFor maps an error on the request path to the status the client
@@ -36,8 +35,6 @@ func statusFor(err error) (int, string) {
 		return http.StatusBadRequest, "malformed_request"
 	case errors.Is(err, errMisdirected):
 		return http.StatusMisdirectedRequest, "misdirected"
-	case errors.Is(err, errLimit):
-		return http.StatusTooManyRequests, "limit"
 	case errors.As(err, &de):
 		switch {
 		case de.Step == "ssrf":

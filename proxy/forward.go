@@ -7,9 +7,9 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
-	"net"
 	"net/netip"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/egressd/egressd/acl"
@@ -201,7 +201,7 @@ func (c *clientConn) readResponseHead(up *upConn, rh *head) (int, error) {
 		switch {
 		case isTimeout(err):
 			return 0, errUpstreamTimeout
-		case (errors.Is(err, io.EOF) || isReset(err)) && len(rh.buf) == 0:
+		case (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) && len(rh.buf) == 0:
 			return 0, errStaleConn
 		}
 		return 0, errUpstreamProtocol
@@ -215,11 +215,6 @@ func (c *clientConn) readResponseHead(up *upConn, rh *head) (int, error) {
 		return 0, errUpstreamProtocol
 	}
 	return status, nil
-}
-
-func isReset(err error) bool {
-	var oe *net.OpError
-	return errors.As(err, &oe)
 }
 
 // relayResponse sends the response head in rh and its body to the client.

@@ -303,28 +303,25 @@ func readResponse(t testing.TB, br *bufio.Reader, method string) (*http.Response
 // expectClosed asserts the peer closes c without sending a single byte.
 func expectClosed(t testing.TB, c net.Conn, within time.Duration) {
 	t.Helper()
-	c.SetReadDeadline(time.Now().Add(within))
-	b, err := io.ReadAll(c)
-	if len(b) > 0 {
-		t.Fatalf("got %d bytes (%q), want the connection closed without a response", len(b), truncate(b))
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		t.Fatalf("connection still open after %s, want it closed", within)
-	}
+	expectNothingMore(t, c, c, within)
 }
 
 // expectEOF asserts nothing more arrives on br and the peer closed.
 func expectEOF(t testing.TB, c net.Conn, br *bufio.Reader) {
 	t.Helper()
-	c.SetReadDeadline(time.Now().Add(ioTimeout))
-	b, err := io.ReadAll(br)
+	expectNothingMore(t, c, br, ioTimeout)
+}
+
+func expectNothingMore(t testing.TB, c net.Conn, r io.Reader, within time.Duration) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(within))
+	b, err := io.ReadAll(r)
 	if len(b) > 0 {
-		t.Fatalf("got %d more bytes (%q), want the connection closed", len(b), truncate(b))
+		t.Fatalf("got %d more bytes (%q), want the connection closed without them", len(b), truncate(b))
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		t.Fatalf("connection still open, want it closed")
+		t.Fatalf("connection still open after %s, want it closed", within)
 	}
 }
 

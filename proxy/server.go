@@ -171,15 +171,6 @@ func (s *Server) Listen() (net.Listener, error) {
 	return ln, nil
 }
 
-// ListenAndServe listens on cfg.Listen and serves until Shutdown.
-func (s *Server) ListenAndServe() error {
-	ln, err := s.Listen()
-	if err != nil {
-		return err
-	}
-	return s.Serve(ln)
-}
-
 // ErrServerClosed is returned by Serve after Shutdown.
 var ErrServerClosed = errors.New("proxy: server closed")
 
