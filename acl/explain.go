@@ -93,7 +93,7 @@ func (p *Policy) whyTenant(ti int32, how via, id Identity, cred Credentials) str
 	switch how {
 	case viaLinkID:
 		if len(tn.natCIDRs) > 0 {
-			return fmt.Sprintf("link_id %d via nat_cidrs, load balancer %s", id.LinkID, id.LB.Addr())
+			return fmt.Sprintf("link_id %d via nat_cidrs, load balancer %s", id.LinkID, addrString(id.LB))
 		}
 		return fmt.Sprintf("link_id %d", id.LinkID)
 	case viaUser:
@@ -110,14 +110,19 @@ func (p *Policy) whyTenant(ti int32, how via, id Identity, cred Credentials) str
 func (p *Policy) whyNoTenant(id Identity, cred Credentials) string {
 	var why []string
 	if id.HasLinkID {
-		if len(p.linkIDs[id.LinkID]) > 0 {
+		switch {
+		case len(p.linkIDs[id.LinkID]) > 0 && !id.LB.IsValid():
+			why = append(why, fmt.Sprintf("link_id %d is configured only through nat_cidrs and no load balancer address was given (--lb)", id.LinkID))
+		case len(p.linkIDs[id.LinkID]) > 0:
 			why = append(why, fmt.Sprintf("link_id %d is configured but load balancer %s is outside its tenants' nat_cidrs", id.LinkID, id.LB.Addr()))
-		} else {
+		default:
 			why = append(why, fmt.Sprintf("link_id %d is not configured", id.LinkID))
 		}
 		why = append(why, "source_cidrs ignored because a link_id is present")
-	} else {
+	} else if id.Client.IsValid() {
 		why = append(why, fmt.Sprintf("source %s is in no source_cidrs", id.Client.Addr()))
+	} else {
+		why = append(why, "no link_id and no source address given (--link-id, --source or --tenant)")
 	}
 	if cred.Present {
 		why = append(why, fmt.Sprintf("user %q is not configured", cred.User))
@@ -157,6 +162,15 @@ func targetString(t Target) string {
 	}
 	s := fmt.Sprintf("%s %s://%s:%d%s", t.Method, t.Scheme, host, t.Port, t.Path)
 	return strings.TrimSpace(s)
+}
+
+// addrString is an address for a sentence; an absent one is "none", never
+// netip's "invalid IP".
+func addrString(ap netip.AddrPort) string {
+	if !ap.IsValid() {
+		return "none"
+	}
+	return ap.Addr().String()
 }
 
 func addrPortString(ap netip.AddrPort) string {

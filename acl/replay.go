@@ -3,6 +3,7 @@ package acl
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -45,8 +46,16 @@ type changeGroup struct {
 
 type replayStats struct {
 	entries, auth, dialTime, unparsable, other, changed int
-	groups                                              map[changeKey]*changeGroup
+	// notAccess counts lines that are not access entries at all: event
+	// log lines, blank lines, text. Every input line is in exactly one
+	// counter, so a log that replays as nothing says why.
+	notAccess int
+	groups    map[changeKey]*changeGroup
 }
+
+// ErrSquidNative is Replay's answer to Squid's native access.log line: it
+// carries neither the tenant nor the LinkID, so nothing can be re-decided.
+var ErrSquidNative = errors.New("acl: Squid-format line without tenant fields")
 
 // Replay re-evaluates recorded requests from egressd's JSON access log
 // against p and writes what would change, grouped by direction, tenant and
@@ -61,26 +70,40 @@ type replayStats struct {
 // are evaluated as that logged tenant, authenticated. Entries the proxy
 // refused at dial time ("ssrf" on a name) depend on DNS and are counted
 // apart too; IP-literal targets get the dial check replayed.
-func Replay(p *Policy, log io.Reader, out io.Writer) error {
+//
+// Besides JSON, Replay reads egressd's squid_extended lines (Squid's ten
+// fields plus tenant=, link_id=, lb=, decision= and rule=); a native
+// Squid line is refused with ErrSquidNative. It returns how many
+// decisions changed, so a CI job can fail on any.
+func Replay(p *Policy, log io.Reader, out io.Writer) (changed int, err error) {
 	st := replayStats{groups: map[changeKey]*changeGroup{}}
 	sc := bufio.NewScanner(log)
 	sc.Buffer(make([]byte, 0, 64*1024), maxLogLine)
 	for n := 1; sc.Scan(); n++ {
 		line := sc.Bytes()
-		if len(line) == 0 || line[0] != '{' {
-			continue
-		}
 		var e logEntry
-		if err := json.Unmarshal(line, &e); err != nil || e.Decision == nil {
+		switch {
+		case len(line) > 0 && line[0] == '{':
+			if err := json.Unmarshal(line, &e); err != nil || e.Decision == nil {
+				st.notAccess++
+				continue
+			}
+		case looksSquid(line):
+			var ok bool
+			if e, ok = parseSquidExtended(string(line)); !ok {
+				return 0, fmt.Errorf("replay: line %d: %w: log with log.format squid_extended (or json) to replay it", n, ErrSquidNative)
+			}
+		default:
+			st.notAccess++
 			continue
 		}
 		st.entries++
 		st.replayOne(p, &e)
 	}
 	if err := sc.Err(); err != nil {
-		return fmt.Errorf("replay: read log: %w", err)
+		return 0, fmt.Errorf("replay: read log: %w", err)
 	}
-	return st.write(out)
+	return st.changed, st.write(out)
 }
 
 func (st *replayStats) replayOne(p *Policy, e *logEntry) {
@@ -89,6 +112,10 @@ func (st *replayStats) replayOne(p *Policy, e *logEntry) {
 	case old == "auth_required" || e.Rule == RuleAuth:
 		st.auth++
 		return
+	case old == "rate_limited":
+		// The policy allowed it; the tenant's budget refused it. Compare the
+		// policy verdict, which is what a candidate config changes.
+		old = "allow"
 	case old != "allow" && old != "deny" && old != "would_deny":
 		// Not a policy verdict (a limit, an upstream error): nothing to compare.
 		st.other++
@@ -179,8 +206,8 @@ func (e *logEntry) target() (Target, bool) {
 
 func (st *replayStats) write(out io.Writer) error {
 	w := bufio.NewWriter(out)
-	fmt.Fprintf(w, "replayed %d access entries: %d changed, %d skipped (auth, no credentials in log), %d skipped (dial-time ssrf, depends on DNS), %d skipped (not a policy decision), %d unparsable\n",
-		st.entries, st.changed, st.auth, st.dialTime, st.other, st.unparsable)
+	fmt.Fprintf(w, "replayed %d access entries: %d changed, %d skipped (auth, no credentials in log), %d skipped (dial-time ssrf, depends on DNS), %d skipped (not a policy decision), %d unparsable; %d other lines skipped (not access entries)\n",
+		st.entries, st.changed, st.auth, st.dialTime, st.other, st.unparsable, st.notAccess)
 	keys := make([]changeKey, 0, len(st.groups))
 	for k := range st.groups {
 		keys = append(keys, k)

@@ -39,10 +39,10 @@ func TestReplay(t *testing.T) {
 	}
 	defer log.Close()
 	var out strings.Builder
-	if err := Replay(p, log, &out); err != nil {
+	if _, err := Replay(p, log, &out); err != nil {
 		t.Fatalf("Replay: %v", err)
 	}
-	want := `replayed 12 access entries: 5 changed, 1 skipped (auth, no credentials in log), 1 skipped (dial-time ssrf, depends on DNS), 1 skipped (not a policy decision), 1 unparsable
+	want := `replayed 12 access entries: 5 changed, 1 skipped (auth, no credentials in log), 1 skipped (dial-time ssrf, depends on DNS), 1 skipped (not a policy decision), 1 unparsable; 2 other lines skipped (not access entries)
 
 allowed -> denied:
   tenant lab, rule default: 1
@@ -72,12 +72,12 @@ func TestReplayNoChangesAndErrors(t *testing.T) {
 		{
 			name: "unchanged",
 			log:  `{"tenant":"team-a","link_id":1001,"client":"10.2.0.5:1","lb":"10.0.1.4:1","method":"CONNECT","scheme":"https","host":"api.github.com","port":443,"decision":"allow","rule":"github"}` + "\n",
-			want: "replayed 1 access entries: 0 changed, 0 skipped (auth, no credentials in log), 0 skipped (dial-time ssrf, depends on DNS), 0 skipped (not a policy decision), 0 unparsable\n",
+			want: "replayed 1 access entries: 0 changed, 0 skipped (auth, no credentials in log), 0 skipped (dial-time ssrf, depends on DNS), 0 skipped (not a policy decision), 0 unparsable; 0 other lines skipped (not access entries)\n",
 		},
 		{
 			name: "empty log",
 			log:  "",
-			want: "replayed 0 access entries: 0 changed, 0 skipped (auth, no credentials in log), 0 skipped (dial-time ssrf, depends on DNS), 0 skipped (not a policy decision), 0 unparsable\n",
+			want: "replayed 0 access entries: 0 changed, 0 skipped (auth, no credentials in log), 0 skipped (dial-time ssrf, depends on DNS), 0 skipped (not a policy decision), 0 unparsable; 0 other lines skipped (not access entries)\n",
 		},
 		{
 			name:    "line too long",
@@ -88,7 +88,7 @@ func TestReplayNoChangesAndErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var out strings.Builder
-			err := Replay(p, strings.NewReader(tc.log), &out)
+			_, err := Replay(p, strings.NewReader(tc.log), &out)
 			if tc.wantErr != "" {
 				if err == nil || err.Error() != tc.wantErr {
 					t.Fatalf("error %v, want %q", err, tc.wantErr)

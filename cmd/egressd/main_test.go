@@ -175,7 +175,7 @@ func TestCheck(t *testing.T) {
 		},
 		{
 			name:       "no -config",
-			wantCode:   1,
+			wantCode:   2,
 			wantStderr: []string{"egressd check: -config FILE is required"},
 		},
 	}

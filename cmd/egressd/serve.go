@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -31,12 +30,15 @@ import (
 // Kubernetes ConfigMap update, which swaps a symlink instead of writing.
 const configPollInterval = 2 * time.Second
 
-func serve(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func serve(e env, args []string) error {
+	stdout, stderr := e.stdout, e.stderr
+	fs := newFlags(e, "serve")
 	path := fs.String("config", "", "config file (default: the embedded development config)")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.parse(args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
 	}
 	cfg, raw, err := loadConfig(*path)
 	if err != nil {
@@ -57,7 +59,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	defer closeAccess()
 
 	reg := metrics.NewRegistry()
-	m := metrics.New(reg, metrics.BuildInfo{Version: version, GoVersion: runtime.Version()})
+	m := metrics.New(reg, metrics.BuildInfo{Version: buildVersion(), GoVersion: runtime.Version()})
 	pol, insp, err := buildPolicy(cfg, m)
 	if err != nil {
 		return err
@@ -94,7 +96,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("egressd started",
-		zap.String("version", version),
+		zap.String("version", buildVersion()),
 		zap.String("proxy", ln.Addr().String()),
 		zap.String("admin", adminLn.Addr().String()),
 		zap.String("proxy_protocol", string(cfg.Proxy.ProxyProtocol)),
@@ -264,11 +266,29 @@ func newLogger(level string, w io.Writer) (*zap.Logger, error) {
 	if err != nil {
 		return nil, err
 	}
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(eventEncoderConfig()), zapcore.Lock(zapcore.AddSync(w)), lvl)
+	return zap.New(core), nil
+}
+
+// eventEncoderConfig is the event log's encoding. Durations are written
+// with their unit ("10s", not 10), so a reader never guesses the scale.
+func eventEncoderConfig() zapcore.EncoderConfig {
 	enc := zap.NewProductionEncoderConfig()
 	enc.TimeKey = "ts"
 	enc.EncodeTime = zapcore.ISO8601TimeEncoder
-	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.Lock(zapcore.AddSync(w)), lvl)
-	return zap.New(core), nil
+	enc.EncodeDuration = zapcore.StringDurationEncoder
+	return enc
+}
+
+// fatalLine writes a failure that ends the process as one JSON event
+// line, like every other line on stderr, so a log pipeline parses it. It
+// writes through the core rather than Logger.Fatal, which would exit
+// before deferred cleanup ran.
+func fatalLine(w io.Writer, err error) {
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(eventEncoderConfig()), zapcore.AddSync(w), zapcore.DebugLevel)
+	core.Write(zapcore.Entry{Level: zapcore.FatalLevel, Time: time.Now(), Message: "egressd exiting"},
+		[]zapcore.Field{zap.String("version", buildVersion()), zap.Error(err)})
+	core.Sync()
 }
 
 // newAccessLogger writes one JSON object per line, unsampled: an access log

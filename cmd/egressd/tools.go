@@ -2,84 +2,37 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"net/netip"
 	"net/url"
-	"os"
 	"os/signal"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/egressd/egressd/acl"
 	"github.com/egressd/egressd/inject"
-	"github.com/egressd/egressd/internal/config"
 	"github.com/egressd/egressd/metrics"
 	"github.com/egressd/egressd/tlsinspect"
 )
 
-// requiredConfigFlag parses `-config FILE` for subcommands that need it.
-func requiredConfigFlag(name string, args []string) (string, error) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	path := fs.String("config", "", "config file")
-	if err := fs.Parse(args); err != nil {
-		return "", err
-	}
-	if *path == "" {
-		return "", errors.New("-config FILE is required")
-	}
-	return *path, nil
-}
-
-// check validates a config with the code a reload uses (including loading
-// the inspection CA and password files) and prints a summary.
-func check(args []string, stdout io.Writer) error {
-	path, err := requiredConfigFlag("check", args)
-	if err != nil {
-		return err
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		return err
-	}
-	pol, _, err := buildPolicy(cfg, nil)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "%s: OK\n", path)
-	fmt.Fprintf(stdout, "  proxy:   %s (proxy_protocol %s, trusted %v)\n", cfg.Proxy.Listen, cfg.Proxy.ProxyProtocol, cfg.Proxy.TrustedProxies)
-	fmt.Fprintf(stdout, "  admin:   %s\n", cfg.Admin.Listen)
-	fmt.Fprintf(stdout, "  log:     %s to %s\n", cfg.Log.Format, cfg.Log.Output)
-	fmt.Fprintf(stdout, "  tenants: %d %v\n", len(pol.Tenants()), pol.Tenants())
-	if cfg.ACL.DefaultTenant != "" {
-		fmt.Fprintf(stdout, "  unknown callers go to tenant %q\n", cfg.ACL.DefaultTenant)
-	} else {
-		fmt.Fprintln(stdout, "  unknown callers are denied (no default_tenant)")
-	}
-	if cfg.TLS.Enabled() {
-		fmt.Fprintf(stdout, "  tls_inspection: CA %s\n", cfg.TLS.CACert)
-	}
-	return nil
-}
-
 // explain prints why one request would be allowed or denied.
-func explain(args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
-	path := fs.String("config", "", "config file")
-	tenant := fs.String("tenant", "", "assume this tenant (shortcut for its first LinkID or source range)")
+func explain(e env, args []string) error {
+	fs := newFlags(e, "explain")
+	path := fs.String("config", "", "config file (default: the embedded development config)")
+	tenant := fs.String("tenant", "", "assume a caller this tenant recognises: its first LinkID with a load balancer address inside its nat_cidrs, else an address in its source_cidrs")
 	linkID := fs.String("link-id", "", "Azure private endpoint LinkID from the PROXY header")
 	source := fs.String("source", "", "client address from the PROXY header")
-	lb := fs.String("lb", "", "socket peer (PLS NAT address), for nat_cidrs scoping")
-	user := fs.String("user", "", "proxy user:password")
-	method := fs.String("method", "", "method (default GET for http://, CONNECT for https://)")
-	if err := fs.Parse(args); err != nil {
+	lb := fs.String("lb", "", "socket peer address (the PLS NAT IP the connection came from); a LinkID in a tenant with nat_cidrs only counts when this is inside them")
+	user := fs.String("user", "", "proxy credentials as USER:PASSWORD")
+	method := fs.String("method", "", "request method (default GET for http:// URLs, CONNECT for https:// URLs)")
+	if err := fs.parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return errors.New("give exactly one URL, e.g. https://api.example.com:443/path")
+		return usagef("give exactly one URL, e.g. https://api.example.com:443/path")
 	}
 	cfg, _, err := loadConfig(*path)
 	if err != nil {
@@ -89,32 +42,9 @@ func explain(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var id acl.Identity
-	if *linkID != "" {
-		n, err := strconv.ParseUint(*linkID, 10, 32)
-		if err != nil {
-			return fmt.Errorf("--link-id %q: %w", *linkID, err)
-		}
-		id.LinkID, id.HasLinkID = uint32(n), true
-	}
-	if *tenant != "" && !id.HasLinkID && *source == "" {
-		if err := identityForTenant(cfg.ACL, *tenant, &id); err != nil {
-			return err
-		}
-	}
-	if *source != "" {
-		a, err := netip.ParseAddr(*source)
-		if err != nil {
-			return fmt.Errorf("--source: %w", err)
-		}
-		id.Client = netip.AddrPortFrom(a, 0)
-	}
-	if *lb != "" {
-		a, err := netip.ParseAddr(*lb)
-		if err != nil {
-			return fmt.Errorf("--lb: %w", err)
-		}
-		id.LB = netip.AddrPortFrom(a, 0)
+	id, err := explainIdentity(cfg.ACL, pol, identityFlags{tenant: *tenant, linkID: *linkID, source: *source, lb: *lb})
+	if err != nil {
+		return err
 	}
 	var cred acl.Credentials
 	if *user != "" {
@@ -125,8 +55,46 @@ func explain(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprint(stdout, acl.Explain(pol, id, cred, t))
+	fmt.Fprint(e.stdout, acl.Explain(pol, id, cred, t))
+	fmt.Fprintf(e.stdout, "%-12s %s\n", "inspection:", inspectionVerdict(pol, cfg.TLS.Enabled(), pol.Decide(id, cred, t), t))
 	return nil
+}
+
+// identityFlags are explain's flags that describe the caller.
+type identityFlags struct{ tenant, linkID, source, lb string }
+
+// explainIdentity builds the caller's identity from the flags: explicit
+// --link-id, --source and --lb win, and --tenant fills in what they leave
+// open with values the tenant really is recognised by.
+func explainIdentity(cfg acl.Config, pol *acl.Policy, f identityFlags) (acl.Identity, error) {
+	var id acl.Identity
+	if f.linkID != "" {
+		n, err := strconv.ParseUint(f.linkID, 10, 32)
+		if err != nil {
+			return id, usagef("--link-id %q: not a uint32", f.linkID)
+		}
+		id.LinkID, id.HasLinkID = uint32(n), true
+	}
+	for _, a := range []struct {
+		flag, val string
+		dst       *netip.AddrPort
+	}{{"--source", f.source, &id.Client}, {"--lb", f.lb, &id.LB}} {
+		if a.val == "" {
+			continue
+		}
+		ip, err := netip.ParseAddr(a.val)
+		if err != nil {
+			return id, usagef("%s %q: not an IP address", a.flag, a.val)
+		}
+		*a.dst = netip.AddrPortFrom(ip.Unmap(), 0)
+	}
+	if f.tenant == "" {
+		return id, nil
+	}
+	if f.linkID != "" || f.source != "" {
+		return id, usagef("--tenant picks the identity; do not combine it with --link-id or --source")
+	}
+	return identityForTenant(cfg, pol, f.tenant, id)
 }
 
 func cutColon(s string) (string, string, bool) {
@@ -138,25 +106,86 @@ func cutColon(s string) (string, string, bool) {
 	return s, "", false
 }
 
-// identityForTenant makes an identity the named tenant would be recognised by.
-func identityForTenant(cfg acl.Config, name string, id *acl.Identity) error {
-	for _, t := range cfg.Tenants {
-		if t.Name != name {
-			continue
-		}
-		if len(t.LinkIDs) > 0 {
-			id.LinkID, id.HasLinkID = t.LinkIDs[0], true
-			return nil
-		}
-		if len(t.SourceCIDRs) > 0 {
-			if p, err := netip.ParsePrefix(t.SourceCIDRs[0]); err == nil {
-				id.Client = netip.AddrPortFrom(p.Addr(), 0)
-				return nil
-			}
-		}
-		return fmt.Errorf("--tenant %q has no link_ids or source_cidrs; pass --user", name)
+// identityForTenant returns an identity the named tenant is recognised
+// by, the way its traffic really arrives: its first LinkID, through a load
+// balancer address inside its nat_cidrs (or the --lb given), else an
+// address inside its source_cidrs. The result is checked against the
+// policy, so explain never reports a tenant the proxy would not pick.
+func identityForTenant(cfg acl.Config, pol *acl.Policy, name string, id acl.Identity) (acl.Identity, error) {
+	i := slices.IndexFunc(cfg.Tenants, func(t acl.TenantConfig) bool { return t.Name == name })
+	if i < 0 {
+		return id, fmt.Errorf("--tenant %q: no such tenant (tenants: %s)", name, strings.Join(pol.Tenants(), ", "))
 	}
-	return fmt.Errorf("--tenant %q: no such tenant", name)
+	t := cfg.Tenants[i]
+	switch {
+	case len(t.LinkIDs) > 0:
+		id.LinkID, id.HasLinkID = t.LinkIDs[0], true
+		if len(t.NATCIDRs) > 0 && !id.LB.IsValid() {
+			id.LB = netip.AddrPortFrom(addrInside(t.NATCIDRs[0]), 0)
+		}
+	case len(t.SourceCIDRs) > 0:
+		id.Client = netip.AddrPortFrom(addrInside(t.SourceCIDRs[0]), 0)
+	case cfg.DefaultTenant == name:
+		// Recognised by falling through: an identity no tenant claims.
+	default:
+		return id, fmt.Errorf("--tenant %q has no link_ids or source_cidrs: it is recognised by its users only; pass --user NAME:PASSWORD instead", name)
+	}
+	probe := acl.Target{Scheme: "https", Host: "example.invalid", Port: 443, Method: "CONNECT"}
+	if got := pol.Decide(id, acl.Credentials{}, probe).Tenant; got != name {
+		return id, fmt.Errorf("--tenant %q: its identity (%s) is recognised as tenant %q; give --link-id/--lb/--source explicitly", name, describeIdentity(id), got)
+	}
+	return id, nil
+}
+
+// addrInside is a host address inside a validated CIDR or IP: the first
+// one after the network address, as a NAT pool or subnet would hand out.
+func addrInside(s string) netip.Addr {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		p = p.Masked()
+		if a := p.Addr().Next(); p.Bits() < p.Addr().BitLen() && p.Contains(a) {
+			return a.Unmap()
+		}
+		return p.Addr().Unmap()
+	}
+	a, _ := netip.ParseAddr(s)
+	return a.Unmap()
+}
+
+func describeIdentity(id acl.Identity) string {
+	var parts []string
+	if id.HasLinkID {
+		parts = append(parts, "link_id "+strconv.FormatUint(uint64(id.LinkID), 10))
+	}
+	if id.LB.IsValid() {
+		parts = append(parts, "lb "+id.LB.Addr().String())
+	}
+	if id.Client.IsValid() {
+		parts = append(parts, "source "+id.Client.Addr().String())
+	}
+	if len(parts) == 0 {
+		return "no link_id or address"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// inspectionVerdict says what the proxy would do with the TLS inside a
+// tunnel to t: bump (decrypt and decide each request) or splice, and why.
+func inspectionVerdict(pol *acl.Policy, caLoaded bool, d acl.Decision, t acl.Target) string {
+	switch {
+	case t.Method != "CONNECT":
+		return "none: not a tunnel (a plain http:// request is seen in full)"
+	case d.Action != acl.Allow:
+		return "none: the tunnel is refused"
+	}
+	ins, why := pol.InspectionWhy(d.Tenant, t.Host)
+	verdict := "splice"
+	if ins.Bump {
+		verdict = "bump"
+	}
+	if ins.Bump && !caLoaded {
+		return "splice: " + why + ", but tls_inspection has no ca_cert, so nothing is bumped"
+	}
+	return fmt.Sprintf("%s: %s (sni_check %s)", verdict, why, ins.SNICheck)
 }
 
 // targetFromURL builds the Target the proxy would build for this URL.
@@ -197,45 +226,23 @@ func targetFromURL(raw, method string) (acl.Target, error) {
 	return t, nil
 }
 
-// replay re-decides logged traffic under a candidate config.
-func replay(args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
-	path := fs.String("config", "", "candidate config file")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *path == "" || fs.NArg() != 1 {
-		return errors.New("usage: egressd replay -config NEW.yaml ACCESS.log")
-	}
-	cfg, err := config.Load(*path)
-	if err != nil {
-		return err
-	}
-	pol, err := acl.Compile(cfg.ACL)
-	if err != nil {
-		return err
-	}
-	f, err := os.Open(fs.Arg(0))
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return acl.Replay(pol, f, stdout)
-}
-
 // caCommand implements `egressd ca init --out DIR`.
-func caCommand(args []string, stdout io.Writer) error {
-	if len(args) == 0 || args[0] != "init" {
-		return errors.New("usage: egressd ca init --out DIR")
-	}
-	fs := flag.NewFlagSet("ca init", flag.ContinueOnError)
+func caCommand(e env, args []string) error {
+	fs := newFlags(e, "ca")
 	out := fs.String("out", "", "directory for ca.crt and ca.key")
-	if err := fs.Parse(args[1:]); err != nil {
+	if len(args) == 0 || args[0] != "init" {
+		if err := fs.parse(args); err != nil {
+			return err
+		}
+		return usagef("the only subcommand is init")
+	}
+	if err := fs.parse(args[1:]); err != nil {
 		return err
 	}
 	if *out == "" {
-		return errors.New("--out DIR is required")
+		return usagef("--out DIR is required")
 	}
+	stdout := e.stdout
 	certPath, keyPath, err := tlsinspect.InitCA(*out, time.Now())
 	if err != nil {
 		return err
@@ -245,8 +252,9 @@ func caCommand(args []string, stdout io.Writer) error {
 }
 
 // injectCommand runs the workload-side admission webhook until a signal.
-func injectCommand(args []string, stderr io.Writer) error {
-	path, err := requiredConfigFlag("inject", args)
+func injectCommand(e env, args []string) error {
+	stderr := e.stderr
+	path, err := requiredConfigFlag(e, "inject", args)
 	if err != nil {
 		return err
 	}
