@@ -112,10 +112,6 @@ func (st *replayStats) replayOne(p *Policy, e *logEntry) {
 	case old == "auth_required" || e.Rule == RuleAuth:
 		st.auth++
 		return
-	case old == "rate_limited":
-		// The policy allowed it; the tenant's budget refused it. Compare the
-		// policy verdict, which is what a candidate config changes.
-		old = "allow"
 	case old != "allow" && old != "deny" && old != "would_deny":
 		// Not a policy verdict (a limit, an upstream error): nothing to compare.
 		st.other++

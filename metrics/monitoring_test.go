@@ -245,6 +245,7 @@ func TestPrometheusRuleAlerts(t *testing.T) {
 	for _, want := range []string{
 		"EgressdDown", "EgressdHighDenialRate", "EgressdUpstreamDialErrorsRising",
 		"EgressdNearConnectionLimit", "EgressdConfigReloadFailing", "EgressdCACertExpiringSoon",
+		"EgressdProxyHeadersRefused",
 	} {
 		if !seen[want] {
 			t.Errorf("alert %s is missing", want)

@@ -38,6 +38,9 @@ const (
 	fieldUpstream   = "upstream"
 	fieldError      = "error"
 	fieldUser       = "user"
+	// fieldPeer is the socket address of a connection refused before any
+	// identity existed (event log only).
+	fieldPeer = "peer"
 )
 
 // entry is one access-log record: one per HTTP request, one per tunnel at
@@ -56,11 +59,19 @@ type entry struct {
 	upstream netip.AddrPort
 	errText  string // short machine reason: "dns", "connect", "timeout", "smuggling", ...
 	user     string
+	// headDown is the response head bytes sent to the client (the body is
+	// in down), so the Squid line counts bytes as Squid does.
+	headDown int64
+	mime     string // the response's Content-Type, for the Squid line
 }
 
 // decisionLabel is the decision as logged and counted.
 func (e *entry) decisionLabel() string {
 	switch {
+	case e.errText == "limit":
+		// The policy allowed it and the tenant's budget refused it; the
+		// metrics count it as decision="deny", reason="limit".
+		return "limited"
 	case e.dec.WouldDeny:
 		return "would_deny"
 	case e.dec.Action == acl.Allow:
@@ -72,6 +83,15 @@ func (e *entry) decisionLabel() string {
 	default:
 		return "deny"
 	}
+}
+
+// reasonLabel is the policy's reason, or the proxy's when the proxy
+// refused what the policy allowed.
+func (e *entry) reasonLabel() string {
+	if e.errText == "limit" {
+		return "limit"
+	}
+	return e.dec.Reason.String()
 }
 
 func (e *entry) tenant() string {
@@ -122,7 +142,7 @@ func (j jsonAccess) write(e *entry) {
 	fields = append(fields,
 		zap.String(fieldDecision, e.decisionLabel()),
 		zap.String(fieldRule, e.dec.Rule),
-		zap.String(fieldReason, e.dec.Reason.String()),
+		zap.String(fieldReason, e.reasonLabel()),
 		zap.Int(fieldStatus, e.status),
 		zap.Int64(fieldBytesUp, e.up),
 		zap.Int64(fieldBytesDown, e.down),
@@ -145,10 +165,19 @@ func (j jsonAccess) write(e *entry) {
 // parsers keep working:
 //
 //	time.ms elapsed client code/status bytes method URL user hierarchy/peer type
+//
+// With extended set (log.format squid_extended) it appends key=value
+// fields after Squid's ten, which parsers that read ten fields ignore:
+//
+//	... tenant=team-a link_id=1001 lb=10.0.1.4:5000 decision=allow rule=github request_id=...
+//
+// Every field is escaped (see appendSquidField): a client-chosen user
+// name or URL byte cannot add a field or a line.
 type squidAccess struct {
-	mu  sync.Mutex
-	w   io.Writer
-	buf []byte
+	mu       sync.Mutex
+	w        io.Writer
+	buf      []byte
+	extended bool
 }
 
 func (s *squidAccess) write(e *entry) {
@@ -172,32 +201,69 @@ func (s *squidAccess) write(e *entry) {
 	b = append(b, '/')
 	b = appendPadded(b, e.status, 3)
 	b = append(b, ' ')
-	b = strconv.AppendInt(b, e.down, 10)
+	b = strconv.AppendInt(b, e.down+e.headDown, 10)
 	b = append(b, ' ')
-	b = append(b, e.method...)
+	b = appendSquidField(b, e.method, false)
 	b = append(b, ' ')
 	if e.url != "" {
-		b = append(b, e.url...)
+		// The URL keeps its own %XX: escaping '%' again would change it.
+		b = appendSquidField(b, e.url, false)
 	} else {
-		b = append(b, e.target.Host...)
+		b = appendSquidField(b, e.target.Host, false)
 		b = append(b, ':')
 		b = strconv.AppendUint(b, uint64(e.target.Port), 10)
 	}
 	b = append(b, ' ')
-	if e.user != "" {
-		b = append(b, e.user...)
-	} else {
-		b = append(b, '-')
-	}
+	b = appendSquidField(b, e.user, true)
 	if e.upstream.IsValid() {
 		b = append(b, " HIER_DIRECT/"...)
 		b = append(b, e.upstream.Addr().String()...)
 	} else {
 		b = append(b, " HIER_NONE/-"...)
 	}
-	b = append(b, " -\n"...)
+	b = append(b, ' ')
+	b = appendSquidField(b, e.mime, false)
+	if s.extended {
+		b = append(b, " tenant="...)
+		b = appendSquidField(b, e.tenant(), true)
+		b = append(b, " link_id="...)
+		if e.id.HasLinkID {
+			b = strconv.AppendUint(b, uint64(e.id.LinkID), 10)
+		} else {
+			b = append(b, '-')
+		}
+		b = append(b, " lb="...)
+		b = appendSquidField(b, addrPortString(e.id.LB), false)
+		b = append(b, " decision="...)
+		b = append(b, e.decisionLabel()...)
+		b = append(b, " rule="...)
+		b = appendSquidField(b, e.dec.Rule, true)
+		b = append(b, " request_id="...)
+		b = append(b, e.reqID...)
+	}
+	b = append(b, '\n')
 	s.buf = b
 	s.w.Write(b)
+}
+
+// appendSquidField appends one whitespace-free field: "-" when empty, and
+// spaces, control bytes, DEL and non-ASCII bytes as %XX, as Squid's own
+// rfc1738 escaping of logged fields does. pct escapes '%' too, for fields
+// that are not URLs, so the escaping can be undone unambiguously.
+func appendSquidField(b []byte, s string, pct bool) []byte {
+	if s == "" {
+		return append(b, '-')
+	}
+	const hex = "0123456789ABCDEF"
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || pct && c == '%' {
+			b = append(b, '%', hex[c>>4], hex[c&0xf])
+			continue
+		}
+		b = append(b, c)
+	}
+	return b
 }
 
 func squidCode(e *entry) string {
@@ -241,6 +307,8 @@ func newAccessLogger(format string, log *zap.Logger, w io.Writer) (accessLogger,
 		return jsonAccess{log: log}, nil
 	case "squid":
 		return &squidAccess{w: w}, nil
+	case "squid_extended":
+		return &squidAccess{w: w, extended: true}, nil
 	}
-	return nil, fmt.Errorf("log.format %q: must be json or squid", format)
+	return nil, fmt.Errorf("log.format %q: must be json, squid or squid_extended", format)
 }

@@ -109,7 +109,7 @@ func (s *Server) serveConn(raw net.Conn) {
 	s.metrics.ProxyHeader(outcome)
 	switch outcome {
 	case headerUntrusted, headerMissing, headerMalformed, headerTimeout:
-		s.log.Debug("connection refused at PROXY header", zap.String("outcome", outcome), zap.Stringer(fieldLB, peer))
+		s.warnHeaderRefused(outcome, peer)
 		return
 	}
 	if probe {
@@ -183,7 +183,7 @@ func (c *clientConn) refuse(err error) {
 	}
 	status, reason := statusFor(err)
 	e.status, e.errText = status, reason
-	writeStatus(c.bw, status, reason, err.Error(), e.reqID, true)
+	e.headDown = int64(writeStatus(c.bw, status, reason, err.Error(), e.reqID, true))
 	c.s.finish(&e)
 }
 
@@ -230,14 +230,14 @@ func (c *clientConn) handle() bool {
 				zap.String(fieldTenant, e.dec.Tenant), zap.String(fieldUser, r.creds.User),
 				zap.Stringer(fieldClient, c.id.Client))
 		}
-		writeStatus(c.bw, 407, "auth", "proxy authentication required", e.reqID, !keep,
-			"Proxy-Authenticate", `Basic realm="egressd"`)
+		e.headDown = int64(writeStatus(c.bw, 407, "auth", "proxy authentication required", e.reqID, !keep,
+			"Proxy-Authenticate", `Basic realm="egressd"`))
 		return keep
 	case acl.Allow:
 	default:
 		e.status, e.errText = 403, "acl"
-		writeStatus(c.bw, 403, "acl", denyDetail(e.dec, r.target), e.reqID, !keep,
-			"X-Proxy-Deny-Reason", e.dec.Reason.String())
+		e.headDown = int64(writeStatus(c.bw, 403, "acl", denyDetail(e.dec, r.target), e.reqID, !keep,
+			"X-Proxy-Deny-Reason", e.dec.Reason.String()))
 		return keep
 	}
 	release, ok := s.limits.acquire(e.dec.Tenant, c.pol.Limits(e.dec.Tenant))
@@ -248,7 +248,7 @@ func (c *clientConn) handle() bool {
 		}
 		e.status, e.errText = status, "limit"
 		s.metrics.LimitRejected("tenant", e.dec.Tenant)
-		writeStatus(c.bw, status, "limit", "tenant "+e.dec.Tenant+" is over its request budget", e.reqID, !keep, "Retry-After", "1")
+		e.headDown = int64(writeStatus(c.bw, status, "limit", "tenant "+e.dec.Tenant+" is over its request budget", e.reqID, !keep, "Retry-After", "1"))
 		return keep
 	}
 	defer c.later(release)

@@ -17,7 +17,10 @@ func (c *clientConn) connect(e *entry) {
 		return
 	}
 	e.upstream = ap
-	c.bw.WriteString("HTTP/1.1 200 Connection established\r\n\r\n")
+	const established = "HTTP/1.1 200 Connection established\r\n"
+	c.bw.WriteString(established)
+	e.headDown = int64(len(established) + writeRequestID(c.bw, e.reqID) + 2)
+	c.bw.WriteString("\r\n")
 	if err := c.bw.Flush(); err != nil {
 		up.Close()
 		return

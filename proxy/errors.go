@@ -56,30 +56,44 @@ func statusFor(err error) (int, string) {
 }
 
 // writeStatus sends a short plain-text proxy response. The body names the
-// reason and the request ID so a user can quote it to the proxy team.
-func writeStatus(bw *bufio.Writer, status int, reason, detail, reqID string, close bool, extra ...string) error {
+// reason and the request ID so a user can quote it to the proxy team. It
+// returns the bytes written, which the Squid line counts.
+func writeStatus(bw *bufio.Writer, status int, reason, detail, reqID string, close bool, extra ...string) int {
 	body := "egressd: " + http.StatusText(status) + ": " + detail + " (request_id=" + reqID + ")\n"
-	bw.WriteString("HTTP/1.1 ")
-	bw.WriteString(strconv.Itoa(status))
-	bw.WriteByte(' ')
-	bw.WriteString(http.StatusText(status))
-	bw.WriteString("\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ")
-	bw.WriteString(strconv.Itoa(len(body)))
-	bw.WriteString("\r\nX-Request-Id: ")
-	bw.WriteString(reqID)
-	bw.WriteString("\r\nX-Proxy-Error: ")
-	bw.WriteString(reason)
-	bw.WriteString("\r\n")
+	w := headWriter{bw: bw}
+	w.str("HTTP/1.1 ")
+	w.str(strconv.Itoa(status))
+	w.str(" ")
+	w.str(http.StatusText(status))
+	w.str("\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ")
+	w.str(strconv.Itoa(len(body)))
+	w.str("\r\n")
+	w.n += writeRequestID(bw, reqID)
+	w.str("X-Proxy-Error: ")
+	w.str(reason)
+	w.str("\r\n")
 	for i := 0; i+1 < len(extra); i += 2 {
-		bw.WriteString(extra[i])
-		bw.WriteString(": ")
-		bw.WriteString(extra[i+1])
-		bw.WriteString("\r\n")
+		w.str(extra[i])
+		w.str(": ")
+		w.str(extra[i+1])
+		w.str("\r\n")
 	}
 	if close {
-		bw.WriteString("Connection: close\r\n")
+		w.str("Connection: close\r\n")
 	}
+	w.str("\r\n")
+	w.str(body)
+	bw.Flush()
+	return w.n
+}
+
+// writeRequestID adds the header that ties a response to its access-log
+// line. Every response egressd sends or relays carries it, the 200 of a
+// CONNECT included. An origin's own X-Request-Id is relayed too; egressd's
+// comes after it, so it is the last value of the field.
+func writeRequestID(bw *bufio.Writer, reqID string) int {
+	bw.WriteString("X-Request-Id: ")
+	bw.WriteString(reqID)
 	bw.WriteString("\r\n")
-	bw.WriteString(body)
-	return bw.Flush()
+	return len("X-Request-Id: \r\n") + len(reqID)
 }

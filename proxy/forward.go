@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/netip"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -119,10 +120,10 @@ func (c *clientConn) failRequest(e *entry, err error, keep bool) {
 		if e.dec.Tenant == "" {
 			e.dec.Tenant = tenant
 		}
-		writeStatus(c.bw, status, reason, denyDetail(e.dec, e.target), e.reqID, !keep, "X-Proxy-Deny-Reason", "ssrf")
+		e.headDown = int64(writeStatus(c.bw, status, reason, denyDetail(e.dec, e.target), e.reqID, !keep, "X-Proxy-Deny-Reason", "ssrf"))
 		return
 	}
-	writeStatus(c.bw, status, reason, err.Error(), e.reqID, !keep)
+	e.headDown = int64(writeStatus(c.bw, status, reason, err.Error(), e.reqID, !keep))
 }
 
 // sendRequest writes the request to up, relays the response, and parks up
@@ -250,34 +251,44 @@ func (c *clientConn) relayResponse(up *upConn, e *entry, status int, reusable bo
 		return c.switchProtocols(up, e, upTokens)
 	}
 	bw := c.bw
-	bw.WriteString("HTTP/1.1")
-	bw.Write(rh.bytes(rh.line)[8:])
-	bw.WriteString("\r\n")
+	// hw counts the head's bytes for the Squid line, which (like Squid's)
+	// counts what the client received, head included.
+	hw := headWriter{bw: bw}
+	hw.str("HTTP/1.1")
+	hw.bytes(rh.bytes(rh.line)[8:])
+	hw.str("\r\n")
 	keepLength := f == bodyNone // HEAD and 304 keep the origin's Content-Length
-	writeFields(bw, rh, upTokens, keepLength)
-	bw.WriteString("Via: 1.1 ")
-	bw.WriteString(c.s.cfg.Via)
-	bw.WriteString("\r\n")
+	hw.n += writeFields(bw, rh, upTokens, keepLength)
+	hw.n += writeRequestID(bw, e.reqID)
+	hw.str("Via: 1.1 ")
+	hw.str(c.s.cfg.Via)
+	hw.str("\r\n")
 	outChunked := false
 	switch f {
 	case bodyLength:
-		bw.WriteString("Content-Length: ")
-		bw.WriteString(strconv.FormatInt(n, 10))
-		bw.WriteString("\r\n")
+		hw.str("Content-Length: ")
+		hw.str(strconv.FormatInt(n, 10))
+		hw.str("\r\n")
 	case bodyChunked, bodyClose:
 		if r.minor == 1 {
-			bw.WriteString("Transfer-Encoding: chunked\r\n")
+			hw.str("Transfer-Encoding: chunked\r\n")
 			outChunked = true
 		} else {
 			c.closeAfter = true // HTTP/1.0: the close delimits the body
 		}
 	}
 	if c.closeAfter || r.wantsClose || c.s.draining.Load() {
-		bw.WriteString("Connection: close\r\n")
+		hw.str("Connection: close\r\n")
 	} else if r.minor == 0 {
-		bw.WriteString("Connection: keep-alive\r\n")
+		hw.str("Connection: keep-alive\r\n")
 	}
-	bw.WriteString("\r\n")
+	hw.str("\r\n")
+	e.headDown += int64(hw.n)
+	if c.s.squidLog {
+		if v, ok := rh.get("Content-Type"); ok {
+			e.mime = mediaType(v)
+		}
+	}
 	respBody := bodyCopy{src: up.br, srcConn: up.conn, dst: bw, dstConn: c.raw, idle: c.s.cfg.UpstreamIdleTimeout}
 	got, err := respBody.copy(f, n, outChunked)
 	e.down += got
@@ -366,7 +377,7 @@ func hopByHop(name []byte) bool {
 // writeFields copies the end-to-end fields of h. keepLength passes
 // Content-Length through for bodiless responses (HEAD, 304) where it
 // describes the representation, not this message.
-func writeFields(bw *bufio.Writer, h *head, connTokens [][]byte, keepLength ...bool) {
+func writeFields(bw *bufio.Writer, h *head, connTokens [][]byte, keepLength ...bool) (n int) {
 	passLength := len(keepLength) > 0 && keepLength[0]
 fields:
 	for i := range h.fields {
@@ -383,8 +394,19 @@ fields:
 		bw.WriteString(": ")
 		bw.Write(h.value(i))
 		bw.WriteString("\r\n")
+		n += len(name) + len(h.value(i)) + 4
 	}
+	return n
 }
+
+// headWriter writes a response head and counts its bytes.
+type headWriter struct {
+	bw *bufio.Writer
+	n  int
+}
+
+func (h *headWriter) str(s string)   { h.bw.WriteString(s); h.n += len(s) }
+func (h *headWriter) bytes(b []byte) { h.bw.Write(b); h.n += len(b) }
 
 // writeRequestHead writes the origin-form request for upstream.
 func writeRequestHead(bw *bufio.Writer, r *request, via string) {
@@ -430,6 +452,7 @@ func (c *clientConn) switchProtocols(up *upConn, e *entry, upTokens [][]byte) er
 	bw.Write(rh.bytes(rh.line)[8:])
 	bw.WriteString("\r\n")
 	writeFields(bw, rh, upTokens)
+	writeRequestID(bw, e.reqID)
 	if v, ok := rh.get("Upgrade"); ok {
 		bw.WriteString("Connection: Upgrade\r\nUpgrade: ")
 		bw.Write(v)
@@ -449,4 +472,13 @@ func (c *clientConn) switchProtocols(up *upConn, e *entry, upTokens [][]byte) er
 	e.up += u
 	e.down += d
 	return nil
+}
+
+// mediaType is a Content-Type without its parameters, lower-cased, as
+// Squid logs it ("text/html", not "text/html; charset=utf-8").
+func mediaType(v []byte) string {
+	if i := bytes.IndexByte(v, ';'); i >= 0 {
+		v = v[:i]
+	}
+	return strings.ToLower(string(bytes.TrimSpace(v)))
 }

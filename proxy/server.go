@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -69,6 +70,11 @@ type Server struct {
 
 	idPrefix string
 	idSeq    atomic.Uint64
+	// headerLog rate-limits the warning for refused PROXY headers.
+	headerLog *logSampler
+	// squidLog is set when the access log is a Squid format, which is
+	// the only reader of a response's Content-Type.
+	squidLog bool
 
 	mu       sync.Mutex
 	ln       net.Listener
@@ -126,6 +132,9 @@ func New(cfg Config, d Deps) (*Server, error) {
 		idPrefix: hex.EncodeToString(seed[:]),
 		conns:    make(map[*clientConn]struct{}),
 		limits:   newTenantLimiter(),
+
+		headerLog: newHeaderLogSampler(),
+		squidLog:  strings.HasPrefix(d.LogFormat, "squid"),
 	}
 	s.dialer = dialer{resolver: d.Resolver, dial: d.Dial, timeout: cfg.DialTimeout, observe: s.observeDial}
 	s.pool = newUpstreamPool(cfg.MaxIdleUpstreamPerHost, cfg.UpstreamIdleTimeout)

@@ -43,8 +43,10 @@ type AdminConfig struct {
 
 // LogConfig is the `log:` section.
 type LogConfig struct {
-	// Format of the access log: json (default) or squid (Squid's native
-	// access.log line, for existing SIEM parsers).
+	// Format of the access log: json (default), squid (Squid's native
+	// access.log line, for existing SIEM parsers) or squid_extended
+	// (Squid's ten fields, then tenant=, link_id=, lb=, decision=, rule=
+	// and request_id=; `egressd replay` reads it).
 	Format string `yaml:"format"`
 	// Level of the event log: debug, info (default), warn, error.
 	Level string `yaml:"level"`
@@ -116,9 +118,9 @@ func (c *Config) Validate() error {
 	var errs []error
 	errs = append(errs, c.Proxy.Validate(), c.ACL.Validate(), c.TLS.Validate())
 	switch c.Log.Format {
-	case "json", "squid":
+	case "json", "squid", "squid_extended":
 	default:
-		errs = append(errs, fmt.Errorf("log.format: %q: must be json or squid", c.Log.Format))
+		errs = append(errs, fmt.Errorf("log.format: %q: must be json, squid or squid_extended", c.Log.Format))
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -41,7 +41,7 @@ func TestLoadErrorsNameTheLine(t *testing.T) {
 			`testdata/bad_values.yaml:6: proxy.trusted_proxies[1]: "not-a-cidr": not an IP or CIDR`,
 			`testdata/bad_values.yaml:7: proxy.tcp_keepalive: 5m0s: must be well under the Private Link idle cutoff`,
 			`testdata/bad_values.yaml:9: admin.listen: "127.0.0.1:3128": must differ from proxy.listen`,
-			`testdata/bad_values.yaml:11: log.format: "xml": must be json or squid`,
+			`testdata/bad_values.yaml:11: log.format: "xml": must be json, squid or squid_extended`,
 			`testdata/bad_values.yaml:17: tenants[0].rules[0].domains[0]: "*."`,
 		}},
 	}
