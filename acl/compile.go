@@ -69,6 +69,9 @@ type inspection struct {
 	bump     bool
 	bumpSet  *domainIndex // nil: bump every host not spliced
 	splice   *domainIndex
+	// builtinSplice is neverInspect for this tenant's region; an explicit
+	// (non-"*") bump entry overrides it.
+	builtinSplice *domainIndex
 	sniCheck SNIMode
 }
 
@@ -124,7 +127,7 @@ func (p *Policy) compileTenant(cfg Config, i int, tc TenantConfig) (*tenant, err
 		defaultAllow: tc.Default == "allow",
 		reportOnly:   tc.ReportOnly,
 		limits:       compileLimits(tc.Limits),
-		inspect:      compileInspection(tc.TLSInspection),
+		inspect:      compileInspection(tc.TLSInspection, tc.Region),
 		domains:      newDomainIndex(),
 		cidrs:        newPrefixTable(),
 		authSlots:    make(chan struct{}, authSlotsPerTenant),
@@ -146,6 +149,12 @@ func (p *Policy) compileTenant(cfg Config, i int, tc TenantConfig) (*tenant, err
 		p.users[uc.Name] = u
 	}
 	for j, rc := range tc.Rules {
+		if strings.HasPrefix(rc.Ruleset, BuiltinPrefix) {
+			for _, br := range builtinRules(rc.Ruleset, tc.Cloud, tc.Region) {
+				t.addRule(br, br.Name)
+			}
+			continue
+		}
 		if rc.Ruleset != "" {
 			for k, sr := range cfg.Rulesets[rc.Ruleset] {
 				t.addRule(sr, fmt.Sprintf("rulesets.%s[%d]", rc.Ruleset, k))
@@ -229,7 +238,7 @@ func compileLimits(l LimitsConfig) Limits {
 	return out
 }
 
-func compileInspection(c TLSInspectionConfig) inspection {
+func compileInspection(c TLSInspectionConfig, region string) inspection {
 	in := inspection{bump: c.Mode == "bump"}
 	switch c.SNICheck {
 	case "report":
@@ -250,6 +259,9 @@ func compileInspection(c TLSInspectionConfig) inspection {
 	}
 	in.bumpSet = build(c.Bump)
 	in.splice = build(c.Splice)
+	if in.bump {
+		in.builtinSplice = build(neverInspectFor(region))
+	}
 	return in
 }
 
@@ -286,7 +298,9 @@ func (p *Policy) Limits(tenant string) Limits {
 // Inspection says whether a tunnel from tenant to host (in ParseHost form)
 // is decrypted, and how strictly its SNI is checked. Splice wins over bump
 // so pinned clients can always be exempted; with mode bump and no bump
-// list every other host is inspected. Unknown tenants are never bumped.
+// list every other host is inspected, except the built-in never-inspect
+// list (NeverInspect), which only a bump entry naming the host with a
+// pattern other than "*" overrides. Unknown tenants are never bumped.
 func (p *Policy) Inspection(tenant, host string) Inspection {
 	t := p.tenant(tenant)
 	if t == nil {
@@ -301,8 +315,16 @@ func (p *Policy) Inspection(tenant, host string) Inspection {
 	if !isIP && t.inspect.splice != nil && t.inspect.splice.contains(host) {
 		return in
 	}
+	if isIP {
+		in.Bump = t.inspect.bumpSet == nil
+		return in
+	}
+	explicit := t.inspect.bumpSet != nil && t.inspect.bumpSet.containsNamed(host)
+	if !explicit && t.inspect.builtinSplice != nil && t.inspect.builtinSplice.contains(host) {
+		return in
+	}
 	if t.inspect.bumpSet != nil {
-		in.Bump = !isIP && t.inspect.bumpSet.contains(host)
+		in.Bump = t.inspect.bumpSet.contains(host)
 		return in
 	}
 	in.Bump = true

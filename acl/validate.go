@@ -118,6 +118,12 @@ func (c *Config) Validate() error {
 			v.addf(tp+".default", "%q: must be \"deny\" or \"allow\"", t.Default)
 		}
 
+		if err := checkRegion(t.Region); err != nil {
+			v.addf(tp+".region", "%q: %v", t.Region, err)
+		}
+		if err := checkCloud(t.Cloud); err != nil {
+			v.addf(tp+".cloud", "%v", err)
+		}
 		v.limits(tp+".limits", t.Limits)
 		v.inspection(tp+".tls_inspection", t.TLSInspection)
 
@@ -127,7 +133,11 @@ func (c *Config) Validate() error {
 				if r.Name != "" || r.Action != "" || len(r.Domains)+len(r.CIDRs)+len(r.Ports)+len(r.Methods)+len(r.Schemes)+len(r.Paths) > 0 {
 					v.addf(rp, "ruleset %q: a ruleset reference cannot have other fields", r.Ruleset)
 				}
-				if _, ok := c.Rulesets[r.Ruleset]; !ok {
+				if strings.HasPrefix(r.Ruleset, BuiltinPrefix) {
+					if err := checkBuiltinRef(r.Ruleset, t.Cloud, t.Region); err != nil {
+						v.addf(rp+".ruleset", "%v", err)
+					}
+				} else if _, ok := c.Rulesets[r.Ruleset]; !ok {
 					v.addf(rp+".ruleset", "%q: no such ruleset", r.Ruleset)
 				}
 				continue
@@ -138,7 +148,9 @@ func (c *Config) Validate() error {
 
 	for _, name := range sortedKeys(c.Rulesets) {
 		sp := "rulesets." + name
-		if err := checkName(name); err != nil {
+		if strings.HasPrefix(name, BuiltinPrefix) {
+			v.addf(sp, "%q: the %q prefix is reserved for built-in rulesets", name, BuiltinPrefix)
+		} else if err := checkName(name); err != nil {
 			v.addf(sp, "%q: %v", name, err)
 		}
 		for j, r := range c.Rulesets[name] {
