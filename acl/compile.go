@@ -66,13 +66,13 @@ type rule struct {
 }
 
 type inspection struct {
-	bump     bool
-	bumpSet  *domainIndex // nil: bump every host not spliced
-	splice   *domainIndex
+	bump    bool
+	bumpSet *domainIndex // nil: bump every host not spliced
+	splice  *domainIndex
 	// builtinSplice is neverInspect for this tenant's region; an explicit
 	// (non-"*") bump entry overrides it.
 	builtinSplice *domainIndex
-	sniCheck SNIMode
+	sniCheck      SNIMode
 }
 
 // authSlotsPerTenant is how many bcrypt verifications (~50 ms each) one
