@@ -5,6 +5,7 @@
 //	egressd check -config FILE     validate a config and print a summary
 //	egressd explain ...            why a request would be allowed or denied
 //	egressd replay -config NEW LOG what a candidate policy would change
+//	egressd rulesets [NAME...]     the built-in rulesets and their contents
 //	egressd ca init --out DIR      create a development CA for TLS inspection
 //	egressd inject -config FILE    run the workload-side admission webhook
 //	egressd version
@@ -40,6 +41,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = explain(args, stdout)
 	case "replay":
 		err = replay(args, stdout)
+	case "rulesets":
+		err = rulesets(args, stdout)
 	case "ca":
 		err = caCommand(args, stdout)
 	case "inject":
@@ -66,6 +69,8 @@ const usage = `usage:
                                    show the decision, tenant and rule for one request
   egressd replay -config NEW.yaml ACCESS.log
                                    show which logged requests a candidate policy would decide differently
+  egressd rulesets [-region R] [-cloud C] [builtin/NAME...]
+                                   list the built-in rulesets, their sources and contents
   egressd ca init --out DIR        create a development CA for TLS inspection
   egressd inject -config FILE      run the workload-side admission webhook
   egressd version
