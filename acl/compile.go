@@ -257,7 +257,7 @@ func compileInspection(c TLSInspectionConfig) inspection {
 func mustPrefixes(list []string) []netip.Prefix {
 	out := make([]netip.Prefix, 0, len(list))
 	for _, s := range list {
-		if p, err := parsePrefix(s); err == nil {
+		if p, err := ParsePrefix(s); err == nil {
 			out = append(out, p)
 		}
 	}

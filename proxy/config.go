@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/egressd/egressd/acl"
 )
 
 // ProxyProtocol says whether the proxy port expects a PROXY protocol header.
@@ -124,9 +126,9 @@ func (c *Config) Validate() error {
 	}
 	c.trusted = c.trusted[:0]
 	for i, s := range c.TrustedProxies {
-		p, err := parsePrefix(s)
+		p, err := acl.ParsePrefix(s)
 		if err != nil {
-			bad(fmt.Sprintf("trusted_proxies[%d]", i), "%q: not an IP or CIDR", s)
+			bad(fmt.Sprintf("trusted_proxies[%d]", i), "%q: %v", s, err)
 			continue
 		}
 		c.trusted = append(c.trusted, p)
@@ -159,14 +161,6 @@ func (c *Config) Validate() error {
 		bad("max_idle_upstream_per_host", "%d: must not be negative", c.MaxIdleUpstreamPerHost)
 	}
 	return errors.Join(errs...)
-}
-
-func parsePrefix(s string) (netip.Prefix, error) {
-	if a, err := netip.ParseAddr(s); err == nil {
-		return netip.PrefixFrom(a, a.BitLen()), nil
-	}
-	p, err := netip.ParsePrefix(s)
-	return p.Masked(), err
 }
 
 func (c *Config) isTrusted(a netip.Addr) bool {
