@@ -72,8 +72,6 @@ type Config struct {
 	DrainDelay time.Duration `yaml:"drain_delay"`
 	// Via is the pseudonym in the Via header. Default "egressd".
 	Via string `yaml:"via"`
-
-	trusted []netip.Prefix
 }
 
 // SetDefaults fills unset fields with the documented defaults.
@@ -112,8 +110,8 @@ func (c *Config) SetDefaults() {
 	}
 }
 
-// Validate checks the section and parses trusted_proxies. Messages start
-// with the YAML path so the loader can point at the line.
+// Validate checks the section without changing it. Messages start with
+// the YAML path so the loader can point at the line.
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(path, format string, args ...any) {
@@ -124,14 +122,10 @@ func (c *Config) Validate() error {
 	default:
 		bad("proxy_protocol", "%q: must be required, optional or off", c.ProxyProtocol)
 	}
-	c.trusted = c.trusted[:0]
 	for i, s := range c.TrustedProxies {
-		p, err := acl.ParsePrefix(s)
-		if err != nil {
+		if _, err := acl.ParsePrefix(s); err != nil {
 			bad(fmt.Sprintf("trusted_proxies[%d]", i), "%q: %v", s, err)
-			continue
 		}
-		c.trusted = append(c.trusted, p)
 	}
 	if c.ProxyProtocol == PPRequired && len(c.TrustedProxies) == 0 {
 		bad("trusted_proxies", "required when proxy_protocol is required: list the PLS NAT subnet and the load balancer probe sources")
@@ -163,9 +157,27 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-func (c *Config) isTrusted(a netip.Addr) bool {
+// provisioned is the section turned into the typed values the connection
+// path reads, once per Server: strings are parsed here and nowhere else.
+type provisioned struct {
+	trusted []netip.Prefix
+}
+
+func (c *Config) provision() (provisioned, error) {
+	var pv provisioned
+	for i, s := range c.TrustedProxies {
+		p, err := acl.ParsePrefix(s)
+		if err != nil {
+			return provisioned{}, fmt.Errorf("proxy.trusted_proxies[%d]: %q: %w", i, s, err)
+		}
+		pv.trusted = append(pv.trusted, p)
+	}
+	return pv, nil
+}
+
+func (pv *provisioned) isTrusted(a netip.Addr) bool {
 	a = a.Unmap()
-	for _, p := range c.trusted {
+	for _, p := range pv.trusted {
 		if p.Contains(a) {
 			return true
 		}

@@ -44,9 +44,11 @@ func BenchmarkReadIdentity(b *testing.B) {
 	raw := v2HeaderBytes(b, 1001)
 	s := &Server{cfg: Config{ProxyProtocol: PPRequired, TrustedProxies: []string{"10.240.0.0/16"}}}
 	s.cfg.SetDefaults()
-	if err := s.cfg.Validate(); err != nil {
+	pv, err := s.cfg.provision()
+	if err != nil {
 		b.Fatal(err)
 	}
+	s.pv = pv
 	peer := netip.MustParseAddrPort("10.240.0.5:5000")
 	r := bytes.NewReader(raw)
 	br := bufio.NewReaderSize(r, 4096)

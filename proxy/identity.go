@@ -36,7 +36,7 @@ func (s *Server) readIdentity(br *bufio.Reader, peer netip.AddrPort) (id acl.Ide
 	if mode == PPOff {
 		return id, false, headerNone
 	}
-	trusted := s.cfg.isTrusted(peer.Addr())
+	trusted := s.pv.isTrusted(peer.Addr())
 	if mode == PPRequired && !trusted {
 		// Closed before a single byte is read: an untrusted peer must not
 		// be able to make us parse anything.
