@@ -164,11 +164,11 @@ func (s *Server) Ready() bool { return !s.unready.Load() }
 // call Shutdown after the load balancer has had time to notice.
 func (s *Server) BeginDrain() { s.unready.Store(true) }
 
-// Listen opens the proxy port with the configured TCP keepalives set on
-// every accepted connection (once, by the listener, rather than again per
-// connection: four setsockopt calls each time).
+// Listen opens the proxy port with the configured TCP keepalives on every
+// accepted connection; on Linux they are set once on the listening socket
+// and inherited, together with TCP_DEFER_ACCEPT (see listenConfig).
 func (s *Server) Listen() (net.Listener, error) {
-	lc := net.ListenConfig{KeepAliveConfig: keepAlive(s.cfg.TCPKeepAlive)}
+	lc := listenConfig(keepAlive(s.cfg.TCPKeepAlive), s.cfg.ProxyHeaderTimeout)
 	ln, err := lc.Listen(context.Background(), "tcp", s.cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", s.cfg.Listen, err)
