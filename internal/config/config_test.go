@@ -48,7 +48,8 @@ func TestLoadErrorsNameTheLine(t *testing.T) {
 			`testdata/bad_values.yaml:7: proxy.tcp_keepalive: 5m0s: must be well under the Private Link idle cutoff`,
 			`testdata/bad_values.yaml:9: admin.listen: "127.0.0.1:3128": must differ from proxy.listen`,
 			`testdata/bad_values.yaml:11: log.format: "xml": must be json or squid`,
-			`testdata/bad_values.yaml:17: tenants[0].rules[0].domains[0]: "*."`,
+			`testdata/bad_values.yaml:12: log.flush_interval: 30s: must be between 0s (unbuffered) and 10s`,
+			`testdata/bad_values.yaml:18: tenants[0].rules[0].domains[0]: "*."`,
 		}},
 	}
 	for _, tc := range tests {
