@@ -38,6 +38,7 @@ const (
 	fieldUpstream   = "upstream"
 	fieldError      = "error"
 	fieldUser       = "user"
+	fieldSNI        = "sni"
 )
 
 // entry is one access-log record: one per HTTP request, one per tunnel at
@@ -56,6 +57,7 @@ type entry struct {
 	upstream netip.AddrPort
 	errText  string // short machine reason: "dns", "connect", "timeout", "smuggling", ...
 	user     string
+	sni      string // the ClientHello's server name in a tunnel, when it sent one
 }
 
 // decisionLabel is the decision as logged and counted.
@@ -128,6 +130,9 @@ func (j jsonAccess) write(e *entry) {
 		zap.Int64(fieldBytesDown, e.down),
 		zap.Float64(fieldDurationMS, float64(time.Since(e.start).Microseconds())/1000),
 	)
+	if e.sni != "" {
+		fields = append(fields, zap.String(fieldSNI, e.sni))
+	}
 	if e.upstream.IsValid() {
 		fields = append(fields, zap.String(fieldUpstream, e.upstream.String()))
 	}

@@ -61,10 +61,10 @@ func (o observer) Request(e *entry) {
 		r.BytesUp, r.BytesDown = e.up, e.down
 	}
 	switch e.errText {
-	case "", "acl", "auth", "ssrf", "not_tls_spliced", "sni_would_deny", "client_aborted", "client_gone":
+	case "", "acl", "auth", "ssrf", "not_tls_spliced", "sni_would_deny", "sni_unchecked", "client_aborted", "client_gone":
 	case "limit":
 		r.Refused = metrics.RefusedLimit
-	case "sni_denied", "not_tls_refused", "client_tls", "client_hello":
+	case "sni_denied", "sni_inspection_mismatch", "not_tls_refused", "client_tls", "client_hello", "client_hello_timeout":
 		r.Refused = metrics.RefusedTLS
 	default:
 		r.Failed = e.dec.Action == acl.Allow
