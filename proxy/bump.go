@@ -22,6 +22,7 @@ import (
 // bumpState is what the requests inside one inspected tunnel share: the
 // host they are pinned to and the verified upstream connection.
 type bumpState struct {
+	s      *Server
 	insp   *tlsinspect.Inspector
 	tenant string // for refusals logged before any policy runs
 	host   string
@@ -51,7 +52,7 @@ func (c *clientConn) inspect(insp *tlsinspect.Inspector, e *entry, up net.Conn, 
 		refuseHello(c.raw, alertFor(err))
 		return
 	}
-	bs := &bumpState{insp: insp, host: host, port: r.target.Port, addr: e.upstream, creds: r.creds, tenant: e.dec.Tenant}
+	bs := &bumpState{s: s, insp: insp, host: host, port: r.target.Port, addr: e.upstream, creds: r.creds, tenant: e.dec.Tenant}
 	bs.up = newUpConn(upConn, e.upstream, poolKey{tls: true, host: host, port: r.target.Port})
 	defer func() {
 		if bs.up != nil {
@@ -77,7 +78,7 @@ func (c *clientConn) inspect(insp *tlsinspect.Inspector, e *entry, up net.Conn, 
 		client.Close()
 		return
 	}
-	inner := &clientConn{s: s, raw: client, id: c.id, bump: bs}
+	inner := &clientConn{s: s, raw: client, id: c.id, bump: bs, ups: bs}
 	inner.br = readerPool.Get().(*bufio.Reader)
 	inner.br.Reset(client)
 	inner.bw = writerPool.Get().(*bufio.Writer)
@@ -148,45 +149,36 @@ func (s *Server) upstreamTLS(insp *tlsinspect.Inspector, up net.Conn, host strin
 	return tc, nil
 }
 
-// takeUpstream returns the upstream connection for the next request:
-// the bumped tunnel's own, or a pooled or new one.
-func (c *clientConn) takeUpstream(key poolKey, t acl.Target, check func(netip.Addr) acl.Decision) (up *upConn, reused bool, err error) {
-	if bs := c.bump; bs != nil {
-		if bs.up != nil {
-			up, bs.up = bs.up, nil
-			return up, true, nil
-		}
-		// The origin closed the previous connection: dial the same checked
-		// address again and verify again.
-		conn, ap, err := c.s.dialer.dialTarget(context.Background(), t, check)
-		if err != nil {
-			return nil, false, err
-		}
-		tc, err := c.s.upstreamTLS(bs.insp, conn, bs.host)
-		if err != nil {
-			conn.Close()
-			return nil, false, &DialError{Step: "tls", Host: bs.host, Err: err}
-		}
-		return newUpConn(tc, ap, key), false, nil
+// take returns the tunnel's pinned upstream connection for the next
+// request inside it. A bumped tunnel never uses the shared pool: its
+// upstream was dialed for this tunnel's checked address and verified for
+// its host.
+func (bs *bumpState) take(key poolKey, t acl.Target, check func(netip.Addr) acl.Decision) (*upConn, bool, error) {
+	if bs.up != nil {
+		up := bs.up
+		bs.up = nil
+		return up, true, nil
 	}
-	if up = c.s.pool.get(key); up != nil {
-		if check(up.addr.Addr()).Action == acl.Allow {
-			return up, true, nil
-		}
-		// Pooled for a tenant whose rules allowed that address; not this one.
-		up.conn.Close()
+	// The origin closed the previous connection: dial the same checked
+	// address again and verify again.
+	conn, ap, err := bs.s.dialer.dialTarget(context.Background(), t, check)
+	if err != nil {
+		return nil, false, err
 	}
-	up, err = c.s.dialUpstream(key, t, check)
-	return up, false, err
+	tc, err := bs.s.upstreamTLS(bs.insp, conn, bs.host)
+	if err != nil {
+		conn.Close()
+		return nil, false, &DialError{Step: "tls", Host: bs.host, Err: err}
+	}
+	return newUpConn(tc, ap, key), false, nil
 }
 
-// putUpstream parks a reusable upstream connection.
-func (c *clientConn) putUpstream(up *upConn) {
-	if bs := c.bump; bs != nil {
-		bs.up = up
-		return
+// put keeps a reusable upstream connection for the tunnel's next request.
+func (bs *bumpState) put(up *upConn) {
+	if bs.up != nil {
+		bs.up.conn.Close()
 	}
-	c.s.pool.put(up)
+	bs.up = up
 }
 
 // originTarget fills the target of an origin-form request inside a bumped

@@ -41,41 +41,61 @@ type clientConn struct {
 	// became a tunnel.
 	closeAfter bool
 	upgraded   bool
-	// bump is set on the inner connection of an inspected tunnel.
-	bump  *bumpState
+	// bump is set on the inner connection of an inspected tunnel: the
+	// host and port every request inside is pinned to.
+	bump *bumpState
+	// ups is where requests get their upstream: the shared pool, or the
+	// inspected tunnel's pinned connection.
+	ups   upstreams
 	mconn *metrics.Conn
 	pol   Policy // the policy deciding the request in progress
 
-	// A spliced tunnel is handed to two fresh goroutines and this
-	// connection's goroutine exits (see detachTunnel); the cleanups its
-	// stack would have run are collected in afterDetach and run by
-	// whichever of the two finishes last.
-	detached    bool
-	afterDetach []func()
-	handoff     atomic.Int32
+	// detached is set once a spliced tunnel owns this connection (see
+	// detachTunnel): the connection is then closed by the tunnel's
+	// lifetime, not by serveConn.
+	detached bool
 }
 
-// later runs f now, or when the detached tunnel ends. Request-scoped
-// defers go through it so that a tunnel outliving its goroutine is still
-// logged, counted and released exactly once, after it really ends.
-func (c *clientConn) later(f func()) {
-	if c.detached {
-		c.afterDetach = append(c.afterDetach, f)
-		return
-	}
-	f()
+// lifetime is what one exchange (a request, or a tunnel from its 200 to
+// its last byte) owns and must release exactly once when it really ends:
+// its access line, its tenant slot, its tunnel metric. A request ends when
+// handle returns; a spliced tunnel outlives the connection's goroutine
+// (see detachTunnel), so it ends when the last of its owners is done.
+type lifetime struct {
+	owners atomic.Int32
+	ends   []func()
+	last   func()
 }
 
-// handoffDone is called once by the tunnel and once by the exiting
-// connection goroutine; the second caller runs the collected cleanups.
-func (c *clientConn) handoffDone() {
-	if c.handoff.Add(-1) != 0 {
+func newLifetime() *lifetime {
+	l := &lifetime{}
+	l.owners.Store(1)
+	return l
+}
+
+// atEnd registers f to run when the exchange ends. Like defer, the last
+// registered runs first. Only the first owner registers, before it shares.
+func (l *lifetime) atEnd(f func()) { l.ends = append(l.ends, f) }
+
+// finally sets what runs after every end: closing a connection that the
+// exchange took over.
+func (l *lifetime) finally(f func()) { l.last = f }
+
+// share adds an owner; call it before handing the exchange to the new
+// owner's goroutine.
+func (l *lifetime) share() { l.owners.Add(1) }
+
+// done says one owner is finished; the last one runs the ends.
+func (l *lifetime) done() {
+	if l.owners.Add(-1) != 0 {
 		return
 	}
-	for _, f := range c.afterDetach {
-		f()
+	for i := len(l.ends) - 1; i >= 0; i-- {
+		l.ends[i]()
 	}
-	c.close()
+	if l.last != nil {
+		l.last()
+	}
 }
 
 var (
@@ -84,7 +104,7 @@ var (
 )
 
 func (s *Server) serveConn(raw net.Conn) {
-	c := &clientConn{s: s, raw: raw}
+	c := &clientConn{s: s, raw: raw, ups: poolUpstreams{s}}
 	s.track(c, true)
 	c.mconn = s.metrics.ConnOpened()
 	defer func() {
@@ -92,11 +112,9 @@ func (s *Server) serveConn(raw net.Conn) {
 			// A bug on one connection must not take every tenant down.
 			s.log.Error("panic serving connection", zap.Any("panic", v), zap.ByteString("stack", debug.Stack()))
 		}
-		if c.detached {
-			c.handoffDone()
-			return
+		if !c.detached {
+			c.close()
 		}
-		c.close()
 	}()
 	c.br = readerPool.Get().(*bufio.Reader)
 	c.br.Reset(raw)
@@ -207,7 +225,9 @@ func (c *clientConn) handle() bool {
 	default:
 		e.url = absoluteURL(r)
 	}
-	defer c.later(func() { s.finish(&e) })
+	life := newLifetime()
+	defer life.done()
+	life.atEnd(func() { s.finish(&e) })
 	hasBody := r.chunked || r.contentLength > 0
 	keep := !r.wantsClose && !hasBody
 
@@ -251,9 +271,9 @@ func (c *clientConn) handle() bool {
 		writeStatus(c.bw, status, "limit", "tenant "+e.dec.Tenant+" is over its request budget", e.reqID, !keep, "Retry-After", "1")
 		return keep
 	}
-	defer c.later(release)
+	life.atEnd(release)
 	if r.method == "CONNECT" {
-		c.connect(&e)
+		c.connect(&e, life)
 		return false
 	}
 	return c.forward(&e)

@@ -17,8 +17,9 @@ import (
 )
 
 // connect serves a CONNECT request: dial first, answer 200 only once the
-// upstream is there, then tunnel until both sides are done.
-func (c *clientConn) connect(e *entry) {
+// upstream is there, then tunnel until both sides are done. life is the
+// tunnel's: a spliced tunnel takes a share of it and ends it later.
+func (c *clientConn) connect(e *entry, life *lifetime) {
 	s, r := c.s, &c.req
 	tenant := e.dec.Tenant
 	check := dialCheck(c.pol, e)
@@ -36,11 +37,11 @@ func (c *clientConn) connect(e *entry) {
 	e.status = 200
 	c.state.Store(stateTunnel)
 	tun := s.metrics.TunnelOpened(tenant)
-	defer c.later(func() { tun.Closed(e.up, e.down) })
+	life.atEnd(func() { tun.Closed(e.up, e.down) })
 	pending := bufferedBytes(c.br)
 	c.release()
 	c.raw.SetDeadline(time.Time{})
-	c.afterConnect(e, up, pending)
+	c.afterConnect(e, life, up, pending)
 }
 
 // helloPeekTimeout bounds the wait for a client's ClientHello. TLS is
@@ -65,12 +66,12 @@ const (
 // ClientHello, decides the tunnel from the CONNECT host and the SNI
 // together, and splices, bumps or closes. pending holds client bytes
 // already read.
-func (c *clientConn) afterConnect(e *entry, up net.Conn, pending []byte) {
+func (c *clientConn) afterConnect(e *entry, life *lifetime, up net.Conn, pending []byte) {
 	insp := c.s.inspector.Load()
 	plan, host := c.planTunnel(e, insp, up, &pending)
 	switch plan {
 	case planSplice:
-		c.detachTunnel(e, up, pending)
+		c.detachTunnel(e, life, up, pending)
 	case planBump:
 		c.inspect(insp, e, up, pending, host)
 	default:

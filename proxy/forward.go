@@ -33,7 +33,7 @@ func (c *clientConn) forward(e *entry) bool {
 	var err error
 	for attempt := 0; ; attempt++ {
 		var reused bool
-		up, reused, err = c.takeUpstream(key, r.target, check)
+		up, reused, err = c.ups.take(key, r.target, check)
 		if err != nil {
 			c.failRequest(e, err, keep && !hasBody)
 			return keep && !hasBody
@@ -289,7 +289,7 @@ func (c *clientConn) relayResponse(up *upConn, e *entry, status int, reusable bo
 		return err
 	}
 	if reusable && !upClose && f != bodyClose && !chunkedAndLength {
-		c.putUpstream(up)
+		c.ups.put(up)
 	} else {
 		up.conn.Close()
 	}

@@ -9,7 +9,39 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/egressd/egressd/acl"
 )
+
+// upstreams is where a request's upstream connection comes from and goes
+// back to: the shared pool for plain requests (poolUpstreams), or the one
+// pinned connection of an inspected tunnel (*bumpState). The request path
+// does not know which.
+type upstreams interface {
+	// take returns a connection for a request to t, dialing through
+	// check when nothing reusable is there; reused says whether it has
+	// carried a request before (a stale one may then be retried).
+	take(key poolKey, t acl.Target, check func(netip.Addr) acl.Decision) (up *upConn, reused bool, err error)
+	// put parks a connection whose response ended cleanly.
+	put(up *upConn)
+}
+
+// poolUpstreams serves plain requests from the server's pool.
+type poolUpstreams struct{ s *Server }
+
+func (p poolUpstreams) take(key poolKey, t acl.Target, check func(netip.Addr) acl.Decision) (*upConn, bool, error) {
+	if up := p.s.pool.get(key); up != nil {
+		if check(up.addr.Addr()).Action == acl.Allow {
+			return up, true, nil
+		}
+		// Pooled for a tenant whose rules allowed that address; not this one.
+		up.conn.Close()
+	}
+	up, err := p.s.dialUpstream(key, t, check)
+	return up, false, err
+}
+
+func (p poolUpstreams) put(up *upConn) { p.s.pool.put(up) }
 
 // upConn is one upstream connection with its own buffers.
 type upConn struct {
