@@ -38,12 +38,15 @@ type bumpState struct {
 // connection to the real server before answering the client's hello, so
 // a server that fails verification never stands behind a certificate the
 // client trusts. The client then gets a TLS alert naming the failure
-// instead of a minted leaf. Once both legs are up, the requests inside are
-// served as ordinary proxy requests, each decided and logged on its own.
-func (c *clientConn) inspect(insp *tlsinspect.Inspector, e *entry, up net.Conn, pending []byte, host string) {
+// instead of a minted leaf. Upstream first also settles ALPN: the upstream
+// is offered h2 only if the client offered it, and the client is offered
+// what the upstream chose (tlsinspect.ClientALPN). Once both legs are up,
+// the requests inside, HTTP/1.1 requests or HTTP/2 streams, are served as
+// ordinary proxy requests, each decided and logged on its own.
+func (c *clientConn) inspect(insp *tlsinspect.Inspector, e *entry, up net.Conn, pending []byte, host string, clientALPN []string) {
 	s, r := c.s, &c.req
 	e.kind = "bumped_tunnel"
-	upConn, err := s.upstreamTLS(insp, up, host)
+	upConn, err := s.upstreamTLS(insp, up, host, tlsinspect.UpstreamALPN(clientALPN)...)
 	if err != nil {
 		up.Close()
 		e.errText = "upstream_tls"
@@ -59,7 +62,7 @@ func (c *clientConn) inspect(insp *tlsinspect.Inspector, e *entry, up net.Conn, 
 			bs.up.conn.Close()
 		}
 	}()
-	cfg, err := insp.TLSConfigFor(host)
+	cfg, err := insp.TLSConfigFor(host, tlsinspect.ClientALPN(upConn.ConnectionState().NegotiatedProtocol))
 	if err != nil {
 		e.errText = "mint"
 		s.log.Error("minting a leaf certificate failed", zap.String(fieldHost, host), zap.Error(err))
@@ -75,6 +78,12 @@ func (c *clientConn) inspect(insp *tlsinspect.Inspector, e *entry, up net.Conn, 
 		e.errText = "client_tls"
 		s.log.Info("client refused the inspection certificate", zap.String(fieldRequestID, e.reqID),
 			zap.String(fieldTenant, e.dec.Tenant), zap.String(fieldHost, host), zap.Error(err))
+		client.Close()
+		return
+	}
+	if client.ConnectionState().NegotiatedProtocol == tlsinspect.ALPNH2 {
+		bs.up = nil // the HTTP/2 leg owns it now
+		e.up, e.down = c.serveH2(bs, client, upConn)
 		client.Close()
 		return
 	}
@@ -135,12 +144,13 @@ func refuseHello(c net.Conn, desc uint8) {
 	}
 }
 
-// upstreamTLS verifies the real server, with the name the client asked for.
-func (s *Server) upstreamTLS(insp *tlsinspect.Inspector, up net.Conn, host string) (*tls.Conn, error) {
+// upstreamTLS verifies the real server, with the name the client asked
+// for, offering alpn (HTTP/1.1 when none is given).
+func (s *Server) upstreamTLS(insp *tlsinspect.Inspector, up net.Conn, host string, alpn ...string) (*tls.Conn, error) {
 	if insp.Insecure(host) {
 		s.log.Warn("upstream certificate NOT verified (insecure_upstream)", zap.String(fieldHost, host))
 	}
-	tc := tls.Client(up, insp.UpstreamConfig(host))
+	tc := tls.Client(up, insp.UpstreamConfig(host, alpn...))
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.DialTimeout)
 	defer cancel()
 	if err := tc.HandshakeContext(ctx); err != nil {

@@ -68,19 +68,20 @@ const (
 // already read.
 func (c *clientConn) afterConnect(e *entry, life *lifetime, up net.Conn, pending []byte) {
 	insp := c.s.inspector.Load()
-	plan, host := c.planTunnel(e, insp, up, &pending)
+	plan, host, alpn := c.planTunnel(e, insp, up, &pending)
 	switch plan {
 	case planSplice:
 		c.detachTunnel(e, life, up, pending)
 	case planBump:
-		c.inspect(insp, e, up, pending, host)
+		c.inspect(insp, e, up, pending, host, alpn)
 	default:
 		up.Close()
 	}
 }
 
 // planTunnel decides what the tunnel becomes, and for a bump the host
-// the tunnel is pinned to (the SNI when it names one). It sets the entry's
+// the tunnel is pinned to (the SNI when it names one) and the ALPN
+// protocols the client offered. It sets the entry's
 // error for every refusal and for splices that policy only reported.
 //
 // The SNI and the CONNECT host are both decided: the SNI by the ACL (per
@@ -90,13 +91,13 @@ func (c *clientConn) afterConnect(e *entry, life *lifetime, up net.Conn, pending
 // traffic to an inspected host uninspected (issue 12, bypass 2), and
 // bumping would break the client that listed the host for splicing
 // because it pins its certificate.
-func (c *clientConn) planTunnel(e *entry, insp *tlsinspect.Inspector, up net.Conn, pending *[]byte) (tunnelPlan, string) {
+func (c *clientConn) planTunnel(e *entry, insp *tlsinspect.Inspector, up net.Conn, pending *[]byte) (plan tunnelPlan, host string, alpn []string) {
 	s, pol, target := c.s, c.pol, c.req.target
 	tenant := e.dec.Tenant
 	ins := pol.Inspection(tenant, target.Host)
 	bump := insp != nil && ins.Bump
 	if ins.SNICheck == acl.SNIOff && insp == nil {
-		return planSplice, ""
+		return planSplice, "", nil
 	}
 	c.raw.SetReadDeadline(time.Now().Add(helloPeekTimeout))
 	hello, err := c.peekHello(pending, up)
@@ -107,14 +108,14 @@ func (c *clientConn) planTunnel(e *entry, insp *tlsinspect.Inspector, up net.Con
 		// The upstream spoke first, or the client's first byte is not a
 		// TLS record: there is no ClientHello and so no SNI to check.
 		if !bump {
-			return planSplice, ""
+			return planSplice, "", nil
 		}
 		if insp.NonTLS() == tlsinspect.NonTLSSplice {
 			e.errText = "not_tls_spliced"
-			return planSplice, ""
+			return planSplice, "", nil
 		}
 		e.errText = "not_tls_refused"
-		return planRefuse, ""
+		return planRefuse, "", nil
 	case isTimeout(err):
 		// Silent, or part of a hello and then silence. Splicing now would
 		// forward whatever comes next unchecked (issue 12, bypass 5).
@@ -123,30 +124,30 @@ func (c *clientConn) planTunnel(e *entry, insp *tlsinspect.Inspector, up net.Con
 			s.log.Info("tunnel closed: no complete ClientHello in time", zap.String(fieldRequestID, e.reqID),
 				zap.String(fieldTenant, tenant), zap.String("connect_host", target.Host),
 				zap.Int("hello_bytes", len(*pending)), zap.Duration("timeout", helloPeekTimeout))
-			return planRefuse, ""
+			return planRefuse, "", nil
 		}
 		if ins.SNICheck == acl.SNIReport {
 			e.errText = "sni_unchecked"
 		}
-		return planSplice, ""
+		return planSplice, "", nil
 	default:
 		// TLS-shaped bytes we cannot parse, or the client left mid-hello.
 		e.errText = "client_hello"
-		return planRefuse, ""
+		return planRefuse, "", nil
 	}
 
-	host := target.Host
+	host = target.Host
 	if hello.SNI == "" {
-		return planOf(bump), host
+		return planOf(bump), host, hello.ALPN
 	}
 	sni, _, err := acl.ParseHost(hello.SNI)
 	if err != nil {
 		e.errText = "client_hello"
-		return planRefuse, ""
+		return planRefuse, "", nil
 	}
 	e.sni = sni
 	if sni == host {
-		return planOf(bump), host
+		return planOf(bump), host, hello.ALPN
 	}
 	if ins.SNICheck != acl.SNIOff {
 		d := pol.Decide(c.id, c.req.creds, acl.Target{Scheme: "https", Host: sni, Port: target.Port, Method: "CONNECT"})
@@ -159,7 +160,7 @@ func (c *clientConn) planTunnel(e *entry, insp *tlsinspect.Inspector, up net.Con
 				e.errText = "sni_denied"
 				s.log.Info("tunnel closed: SNI not allowed for tenant", zap.String(fieldRequestID, e.reqID),
 					zap.String(fieldTenant, tenant), zap.String("connect_host", host), zap.String("sni", sni))
-				return planRefuse, ""
+				return planRefuse, "", nil
 			}
 			e.errText = "sni_would_deny"
 		}
@@ -169,11 +170,11 @@ func (c *clientConn) planTunnel(e *entry, insp *tlsinspect.Inspector, up net.Con
 		s.log.Info("tunnel closed: SNI and CONNECT host differ in inspection", zap.String(fieldRequestID, e.reqID),
 			zap.String(fieldTenant, tenant), zap.String("connect_host", host), zap.String("sni", sni),
 			zap.Bool("connect_host_inspected", ins.Bump))
-		return planRefuse, ""
+		return planRefuse, "", nil
 	}
 	// Both are inspected (or neither): a bump is pinned to the name the
 	// client will verify the certificate against.
-	return planOf(bump), sni
+	return planOf(bump), sni, hello.ALPN
 }
 
 func planOf(bump bool) tunnelPlan {

@@ -300,6 +300,11 @@ func inspTunnel(proxyAddr, target string) (net.Conn, *bufio.Reader, error) {
 // tunnel to target, trusting roots; sni "" sends no server_name at all.
 // The returned conn is nil on error.
 func inspTLSVia(proxyAddr, target, sni string, roots *x509.CertPool) (*tls.Conn, error) {
+	return inspTLSViaALPN(proxyAddr, target, sni, roots, []string{"http/1.1"})
+}
+
+// inspTLSViaALPN is inspTLSVia offering alpn.
+func inspTLSViaALPN(proxyAddr, target, sni string, roots *x509.CertPool, alpn []string) (*tls.Conn, error) {
 	c, br, err := inspTunnel(proxyAddr, target)
 	if err != nil {
 		return nil, err
@@ -308,7 +313,7 @@ func inspTLSVia(proxyAddr, target, sni string, roots *x509.CertPool) (*tls.Conn,
 		c.Close()
 		return nil, errors.New("proxy sent bytes after the CONNECT response")
 	}
-	cfg := &tls.Config{ServerName: sni, RootCAs: roots, NextProtos: []string{"http/1.1"}}
+	cfg := &tls.Config{ServerName: sni, RootCAs: roots, NextProtos: alpn}
 	if sni == "" {
 		// crypto/tls will not verify without a name, and setting one
 		// would send it as SNI: verify the chain here and leave the
