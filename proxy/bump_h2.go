@@ -260,7 +260,13 @@ func (h *h2Tunnel) relay(w http.ResponseWriter, resp *http.Response, e *entry) {
 	e.status = resp.StatusCode
 	w.WriteHeader(resp.StatusCode)
 	rc := http.NewResponseController(w)
-	rc.Flush()
+	if resp.Header.Get("Grpc-Status") == "" {
+		// Headers go out at once (a stream may wait on them), except a
+		// gRPC trailers-only response, which must stay one HEADERS frame
+		// with END_STREAM or the client reads it as headers without
+		// trailers.
+		rc.Flush()
+	}
 	bp := copyBufPool.Get().(*[]byte)
 	defer copyBufPool.Put(bp)
 	for {
