@@ -249,8 +249,9 @@ func startInspProxy(t testing.TB, pki *inspPKI, ti acl.TLSInspectionConfig, twea
 	return startInspProxyObs(t, pki, ti, tweak, aclTweak, &inspCounter{})
 }
 
-// startInspProxyObs is startInspProxy with a caller's observer.
-func startInspProxyObs(t testing.TB, pki *inspPKI, ti acl.TLSInspectionConfig, tweak func(*tlsinspect.Config), aclTweak func(*acl.Config), obs *inspCounter) *inspSetup {
+// startInspProxyObs is startInspProxy with a caller's observer and more
+// proxy options.
+func startInspProxyObs(t testing.TB, pki *inspPKI, ti acl.TLSInspectionConfig, tweak func(*tlsinspect.Config), aclTweak func(*acl.Config), obs *inspCounter, opts ...proxyOption) *inspSetup {
 	t.Helper()
 	cfg := tlsinspect.Config{CACert: pki.corpCAPath, CAKey: pki.corpKey, UpstreamRoots: []string{pki.originRootPath}}
 	if tweak != nil {
@@ -260,7 +261,7 @@ func startInspProxyObs(t testing.TB, pki *inspPKI, ti acl.TLSInspectionConfig, t
 	if err != nil {
 		t.Fatalf("tlsinspect.Load: %v", err)
 	}
-	p := startProxy(t,
+	p := startProxy(t, append([]proxyOption{
 		withResolver(loopbackResolver(inspNames...)),
 		withACL(func(c *acl.Config) {
 			c.Tenants[0].TLSInspection = ti
@@ -269,7 +270,7 @@ func startInspProxyObs(t testing.TB, pki *inspPKI, ti acl.TLSInspectionConfig, t
 			}
 		}),
 		func(_ testing.TB, _ *proxy.Config, d *proxy.Deps) { d.Inspector = insp },
-	)
+	}, opts...)...)
 	return &inspSetup{testProxy: p, pki: pki, obs: obs}
 }
 
