@@ -77,7 +77,7 @@ func (c *clientConn) afterConnect(e *entry, up net.Conn, pending []byte) {
 	c.raw.SetReadDeadline(time.Time{})
 	if helloErr != nil && !isTimeout(helloErr) && !errors.Is(helloErr, tlsinspect.ErrNotTLS) {
 		// The client sent something TLS-shaped we cannot parse, or left.
-		e.errText = "client_hello"
+		e.outcome = outcomeClientHello
 		up.Close()
 		return
 	}
@@ -86,7 +86,7 @@ func (c *clientConn) afterConnect(e *entry, up net.Conn, pending []byte) {
 	if helloErr == nil && hello.SNI != "" {
 		sni, _, err := acl.ParseHost(hello.SNI)
 		if err != nil {
-			e.errText = "client_hello"
+			e.outcome = outcomeClientHello
 			up.Close()
 			return
 		}
@@ -98,13 +98,13 @@ func (c *clientConn) afterConnect(e *entry, up net.Conn, pending []byte) {
 					// name inside the TLS handshake is not. The 200 is
 					// already out, so the only answer left is a close.
 					e.dec = d
-					e.errText = "sni_denied"
+					e.outcome = outcomeSNIDenied
 					s.log.Info("tunnel closed: SNI not allowed for tenant", zap.String(fieldRequestID, e.reqID),
 						zap.String(fieldTenant, tenant), zap.String("connect_host", host), zap.String("sni", sni))
 					up.Close()
 					return
 				}
-				e.errText = "sni_would_deny"
+				e.outcome = outcomeSNIWouldDeny
 			}
 		}
 		host = sni
@@ -116,11 +116,11 @@ func (c *clientConn) afterConnect(e *entry, up net.Conn, pending []byte) {
 	}
 	if helloErr != nil {
 		if inspector.NonTLS() == tlsinspect.NonTLSSplice {
-			e.errText = "not_tls_spliced"
+			e.outcome = outcomeNotTLSSpliced
 			c.detachTunnel(e, up, pending)
 			return
 		}
-		e.errText = "not_tls_refused"
+		e.outcome = outcomeNotTLSRefused
 		up.Close()
 		return
 	}
@@ -183,7 +183,7 @@ func waitFirstSpeaker(client *net.TCPConn, up net.Conn) error {
 // inside as ordinary proxy requests, each decided and logged on its own.
 func (c *clientConn) inspect(insp *tlsinspect.Inspector, e *entry, up net.Conn, pending []byte, host string) {
 	s, r := c.s, &c.req
-	e.kind = "bumped_tunnel"
+	e.kind = kindBumpedTunnel
 	bs := &bumpState{insp: insp, host: host, port: r.target.Port, addr: e.upstream, creds: r.creds, tenant: e.dec.Tenant}
 	defer func() {
 		if bs.up != nil {
@@ -202,7 +202,7 @@ func (c *clientConn) inspect(insp *tlsinspect.Inspector, e *entry, up net.Conn, 
 	}
 	cfg, err := insp.TLSConfigFor(host)
 	if err != nil {
-		e.errText = "mint"
+		e.outcome = outcomeMint
 		s.log.Error("minting a leaf certificate failed", zap.String(fieldHost, host), zap.Error(err))
 		return
 	}
@@ -212,7 +212,7 @@ func (c *clientConn) inspect(insp *tlsinspect.Inspector, e *entry, up net.Conn, 
 	cancel()
 	if err != nil {
 		// Usually a client that does not trust the corporate CA.
-		e.errText = "client_tls"
+		e.outcome = outcomeClientTLS
 		s.log.Info("client refused the inspection certificate", zap.String(fieldRequestID, e.reqID),
 			zap.String(fieldTenant, e.dec.Tenant), zap.String(fieldHost, host), zap.Error(err))
 		client.Close()
@@ -252,7 +252,7 @@ func (s *Server) upstreamTLS(insp *tlsinspect.Inspector, up net.Conn, host strin
 func (c *clientConn) takeUpstream(key poolKey, t acl.Target, check func(netip.Addr) acl.Decision) (up *upConn, reused bool, err error) {
 	if bs := c.bump; bs != nil {
 		if bs.upErr != nil {
-			return nil, false, &DialError{Step: "tls", Host: bs.host, Err: bs.upErr}
+			return nil, false, &DialError{Step: DialStepTLS, Host: bs.host, Err: bs.upErr}
 		}
 		if bs.up != nil {
 			up, bs.up = bs.up, nil
@@ -267,7 +267,7 @@ func (c *clientConn) takeUpstream(key poolKey, t acl.Target, check func(netip.Ad
 		tc, err := c.s.upstreamTLS(bs.insp, conn, bs.host)
 		if err != nil {
 			conn.Close()
-			return nil, false, &DialError{Step: "tls", Host: bs.host, Err: err}
+			return nil, false, &DialError{Step: DialStepTLS, Host: bs.host, Err: err}
 		}
 		return newUpConn(tc, ap, key), false, nil
 	}

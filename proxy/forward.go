@@ -54,14 +54,14 @@ func (c *clientConn) forward(e *entry) bool {
 		var re *relayError
 		switch {
 		case errors.Is(err, errClientAborted):
-			e.errText = "client_aborted" // nobody left to answer
+			e.outcome = outcomeClientAborted // nobody left to answer
 		case e.status != 0:
 			// The status line is out; a close is the only signal left. Say
 			// whose side broke, so a client leaving is not an upstream error.
 			if errors.As(err, &re) && !re.srcSide {
-				e.errText = "client_gone"
+				e.outcome = outcomeClientGone
 			} else {
-				e.errText = "upstream_body"
+				e.outcome = outcomeUpstreamBody
 			}
 		default:
 			c.failRequest(e, err, false)
@@ -101,7 +101,7 @@ func (s *Server) dialUpstream(key poolKey, t acl.Target, check func(netip.Addr) 
 		cancel()
 		if err != nil {
 			conn.Close()
-			return nil, &DialError{Step: "tls", Host: t.Host, Err: err}
+			return nil, &DialError{Step: DialStepTLS, Host: t.Host, Err: err}
 		}
 		conn = tc
 	}
@@ -110,10 +110,11 @@ func (s *Server) dialUpstream(key poolKey, t acl.Target, check func(netip.Addr) 
 
 // failRequest answers a request that never got an upstream response.
 func (c *clientConn) failRequest(e *entry, err error, keep bool) {
-	status, reason := statusFor(err)
-	e.status, e.errText = status, reason
+	status, o := statusFor(err)
+	e.status, e.outcome = status, o
+	reason := o.String()
 	var de *DialError
-	if errors.As(err, &de) && de.Step == "ssrf" {
+	if errors.As(err, &de) && de.Step == DialStepSSRF {
 		tenant := e.dec.Tenant
 		e.dec = de.Decision
 		if e.dec.Tenant == "" {
