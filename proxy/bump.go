@@ -198,7 +198,7 @@ func (c *clientConn) inspect(insp *tlsinspect.Inspector, e *entry, up net.Conn, 
 		s.log.Warn("upstream TLS verification failed", zap.String(fieldRequestID, e.reqID),
 			zap.String(fieldTenant, e.dec.Tenant), zap.String(fieldHost, host), zap.Error(err))
 	} else {
-		bs.up = newUpConn(upConn, e.upstream, poolKey{tls: true, host: host, port: r.target.Port})
+		bs.up = newUpConn(upConn, e.upstream, poolKey{tenant: e.dec.Tenant, tls: true, host: host, port: r.target.Port})
 	}
 	cfg, err := insp.TLSConfigFor(host)
 	if err != nil {
@@ -271,7 +271,10 @@ func (c *clientConn) takeUpstream(key poolKey, t acl.Target, check func(netip.Ad
 		}
 		return newUpConn(tc, ap, key), false, nil
 	}
-	if up = c.s.pool.get(key); up != nil {
+	if up = c.takePinned(key); up == nil {
+		up = c.s.pool.get(key)
+	}
+	if up != nil {
 		if check(up.addr.Addr()).Action == acl.Allow {
 			return up, true, nil
 		}
@@ -286,6 +289,9 @@ func (c *clientConn) takeUpstream(key poolKey, t acl.Target, check func(netip.Ad
 func (c *clientConn) putUpstream(up *upConn) {
 	if bs := c.bump; bs != nil {
 		bs.up = up
+		return
+	}
+	if c.pin(up) {
 		return
 	}
 	c.s.pool.put(up)

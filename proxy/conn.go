@@ -45,6 +45,9 @@ type clientConn struct {
 	bump  *bumpState
 	mconn *metrics.Conn
 	pol   Policy // the policy deciding the request in progress
+	// pinned is an upstream connection that only this client connection
+	// may use (connection-oriented authentication; see pin.go).
+	pinned *upConn
 
 	// A spliced tunnel is handed to two fresh goroutines and this
 	// connection's goroutine exits (see detachTunnel); the cleanups its
@@ -305,6 +308,7 @@ func (c *clientConn) release() {
 func (c *clientConn) close() {
 	s := c.s
 	c.raw.Close()
+	c.releasePinned()
 	c.release()
 	s.track(c, false)
 	c.mconn.Closed()

@@ -26,7 +26,7 @@ func (c *clientConn) forward(e *entry) bool {
 	s, r := c.s, &c.req
 	hasBody := r.chunked || r.contentLength > 0
 	keep := !r.wantsClose
-	key := poolKey{tls: r.target.Scheme == "https", host: r.target.Host, port: r.target.Port}
+	key := poolKey{tenant: e.dec.Tenant, tls: r.target.Scheme == "https", host: r.target.Host, port: r.target.Port}
 	check := dialCheck(c.pol, e)
 
 	var up *upConn
@@ -131,6 +131,9 @@ func (c *clientConn) failRequest(e *entry, err error, keep bool) {
 func (c *clientConn) sendRequest(up *upConn, e *entry) error {
 	s, r := c.s, &c.req
 	hasBody := r.chunked || r.contentLength > 0
+	if usesConnAuth(&r.h, "Authorization") {
+		up.connAuth = true
+	}
 	writeRequestHead(up.bw, r, s.cfg.Via)
 	if err := up.bw.Flush(); err != nil {
 		return errStaleConn
@@ -240,6 +243,9 @@ func (c *clientConn) relayResponse(up *upConn, e *entry, status int, reusable bo
 				upTokens = append(upTokens, tok)
 			})
 		}
+	}
+	if usesConnAuth(rh, "WWW-Authenticate") {
+		up.connAuth = true // the handshake that follows must stay on this connection
 	}
 	if status == 101 && r.upgrade == nil {
 		return errUpstreamProtocol
