@@ -186,7 +186,7 @@ func (c *clientConn) refuse(err error) {
 	}
 	status, o := statusFor(err)
 	e.status, e.outcome = status, o
-	writeStatus(c.bw, status, o.String(), err.Error(), e.reqID, true)
+	writeStatus(c.bw, status, o.String(), o.say(), e.reqID, true)
 	c.s.finish(&e)
 }
 

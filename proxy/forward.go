@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/egressd/egressd/acl"
 )
 
@@ -123,7 +125,11 @@ func (c *clientConn) failRequest(e *entry, err error, keep bool) {
 		writeStatus(c.bw, status, reason, denyDetail(e.dec, e.target), e.reqID, !keep, "X-Proxy-Deny-Reason", "ssrf")
 		return
 	}
-	writeStatus(c.bw, status, reason, err.Error(), e.reqID, !keep)
+	// The error names resolvers, resolved addresses and dial failures:
+	// the event log keeps it, the client gets the outcome's fixed sentence.
+	c.s.log.Info("request failed", zap.String(fieldRequestID, e.reqID), zap.String(fieldTenant, e.dec.Tenant),
+		zap.String(fieldHost, e.target.Host), zap.String(fieldError, reason), zap.NamedError("detail", err))
+	writeStatus(c.bw, status, reason, o.say(), e.reqID, !keep)
 }
 
 // sendRequest writes the request to up, relays the response, and parks up

@@ -6,13 +6,17 @@ package proxy_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/egressd/egressd/acl"
 	"github.com/egressd/egressd/proxy"
@@ -193,5 +197,61 @@ func TestUpstreamBytesAfterAResponseReachNobody(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// internalResolver fails the way a cluster resolver does: its error names
+// the resolver's own address. No query is sent anywhere; 10.0.0.10 only
+// appears in the error text.
+type internalResolver struct{}
+
+func (internalResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+	if host == "refused.origin.test" {
+		return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
+	}
+	return nil, &net.DNSError{Err: "no such host", Name: host, Server: "10.0.0.10:53", IsNotFound: true}
+}
+
+// TestErrorBodiesNameNoInternalDetail: a failed dial or lookup answers
+// with its reason code, a fixed sentence and the request id; the resolver
+// address, the resolved IP and the dial error go to the event log only.
+func TestErrorBodiesNameNoInternalDetail(t *testing.T) {
+	refused := freePort(t)
+	_, port, _ := net.SplitHostPort(refused)
+	p := startProxy(t, withResolver(internalResolver{}))
+	for _, tc := range []struct {
+		target, reason string
+		leaks          []string
+	}{
+		{"internal.origin.test:80", "dns", []string{"10.0.0.10", "lookup", ":53"}},
+		{"refused.origin.test:" + port, "dial", []string{"127.0.0.1", "dial tcp", "refused"}},
+	} {
+		for _, method := range []string{"GET", "CONNECT"} {
+			t.Run(tc.reason+"/"+method, func(t *testing.T) {
+				raw := "CONNECT " + tc.target + " HTTP/1.1\r\nHost: " + tc.target + "\r\n\r\n"
+				if method == "GET" {
+					raw = "GET http://" + tc.target + "/ HTTP/1.1\r\nHost: " + tc.target + "\r\n\r\n"
+				}
+				c := dial(t, p.addr)
+				defer c.Close()
+				resp, body := exchange(t, c, bufio.NewReader(c), raw, method)
+				if resp.StatusCode != 502 || resp.Header.Get("X-Proxy-Error") != tc.reason {
+					t.Fatalf("got %d %q, want 502 %s", resp.StatusCode, resp.Header.Get("X-Proxy-Error"), tc.reason)
+				}
+				id := resp.Header.Get("X-Request-Id")
+				if id == "" || !strings.Contains(string(body), "request_id="+id) {
+					t.Errorf("body %q lacks the request id %q", body, id)
+				}
+				for _, leak := range tc.leaks {
+					if strings.Contains(string(body), leak) || strings.Contains(fmt.Sprint(resp.Header), leak) {
+						t.Errorf("response reveals %q: %q", leak, body)
+					}
+				}
+				logged := p.events.FilterMessage("request failed").FilterField(zap.String("request_id", id)).All()
+				if len(logged) != 1 || !strings.Contains(fmt.Sprint(logged[0].ContextMap()["detail"]), tc.leaks[0]) {
+					t.Errorf("event log lost the detail for %s: %+v", id, logged)
+				}
+			})
+		}
 	}
 }

@@ -94,8 +94,13 @@ const (
 type outcomeInfo struct {
 	status int    // what the proxy answers; 0 when it sends no status of its own
 	reason string // the log's error field and X-Proxy-Error
-	class  metricClass
-	squid  squidResult
+	// say is the error body's sentence for outcomes whose answer has no
+	// detail of its own. It is fixed text: the error itself (a resolver
+	// address, a resolved IP, a dial error) names the internal network and
+	// goes only to the event log.
+	say   string
+	class metricClass
+	squid squidResult
 }
 
 // outcomes is the one mapping from outcome to status, log reason, metric
@@ -107,20 +112,20 @@ var outcomes = [numOutcomes]outcomeInfo{
 	outcomeLimit:            {status: http.StatusTooManyRequests, reason: "limit", class: classLimit, squid: squidDenied},
 	outcomeTunnelLimit:      {status: http.StatusServiceUnavailable, reason: "limit", class: classLimit, squid: squidDenied},
 	outcomeSSRF:             {status: http.StatusForbidden, reason: "ssrf", class: classDecided, squid: squidDenied},
-	outcomeHeaderTooLarge:   {status: http.StatusRequestHeaderFieldsTooLarge, reason: "header_too_large", class: classFailed, squid: squidDenied},
-	outcomeAmbiguousFraming: {status: http.StatusBadRequest, reason: "ambiguous_framing", class: classFailed, squid: squidDenied},
-	outcomeUnsupportedTE:    {status: http.StatusNotImplemented, reason: "unsupported_transfer_encoding", class: classFailed, squid: squidDenied},
-	outcomeNotProxy:         {status: http.StatusBadRequest, reason: "not_a_proxy_request", class: classFailed, squid: squidDenied},
-	outcomeHTTPVersion:      {status: http.StatusHTTPVersionNotSupported, reason: "http_version", class: classFailed, squid: squidDenied},
-	outcomeExpectation:      {status: http.StatusExpectationFailed, reason: "expectation", class: classFailed, squid: squidDenied},
-	outcomeMalformed:        {status: http.StatusBadRequest, reason: "malformed_request", class: classFailed, squid: squidDenied},
-	outcomeMisdirected:      {status: http.StatusMisdirectedRequest, reason: "misdirected", class: classFailed, squid: squidDenied},
-	outcomeUpstreamTLS:      {status: http.StatusBadGateway, reason: "upstream_tls", class: classFailed, squid: squidFailed},
-	outcomeDNS:              {status: http.StatusBadGateway, reason: "dns", class: classFailed, squid: squidFailed},
-	outcomeDialTimeout:      {status: http.StatusGatewayTimeout, reason: "dial_timeout", class: classFailed, squid: squidFailed},
-	outcomeDial:             {status: http.StatusBadGateway, reason: "dial", class: classFailed, squid: squidFailed},
-	outcomeUpstreamTimeout:  {status: http.StatusGatewayTimeout, reason: "upstream_timeout", class: classFailed, squid: squidFailed},
-	outcomeUpstream:         {status: http.StatusBadGateway, reason: "upstream", class: classFailed, squid: squidFailed},
+	outcomeHeaderTooLarge:   {status: http.StatusRequestHeaderFieldsTooLarge, reason: "header_too_large", class: classFailed, squid: squidDenied, say: "the request head is too large"},
+	outcomeAmbiguousFraming: {status: http.StatusBadRequest, reason: "ambiguous_framing", class: classFailed, squid: squidDenied, say: "the request framing is ambiguous (RFC 9112 section 6)"},
+	outcomeUnsupportedTE:    {status: http.StatusNotImplemented, reason: "unsupported_transfer_encoding", class: classFailed, squid: squidDenied, say: "the transfer coding is not supported"},
+	outcomeNotProxy:         {status: http.StatusBadRequest, reason: "not_a_proxy_request", class: classFailed, squid: squidDenied, say: "not a proxy request: send an absolute URL or CONNECT"},
+	outcomeHTTPVersion:      {status: http.StatusHTTPVersionNotSupported, reason: "http_version", class: classFailed, squid: squidDenied, say: "the HTTP version is not supported"},
+	outcomeExpectation:      {status: http.StatusExpectationFailed, reason: "expectation", class: classFailed, squid: squidDenied, say: "only \"Expect: 100-continue\" is supported"},
+	outcomeMalformed:        {status: http.StatusBadRequest, reason: "malformed_request", class: classFailed, squid: squidDenied, say: "the request is malformed"},
+	outcomeMisdirected:      {status: http.StatusMisdirectedRequest, reason: "misdirected", class: classFailed, squid: squidDenied, say: "this connection serves only its tunnel's host"},
+	outcomeUpstreamTLS:      {status: http.StatusBadGateway, reason: "upstream_tls", class: classFailed, squid: squidFailed, say: "the destination's TLS certificate did not verify"},
+	outcomeDNS:              {status: http.StatusBadGateway, reason: "dns", class: classFailed, squid: squidFailed, say: "the destination name did not resolve"},
+	outcomeDialTimeout:      {status: http.StatusGatewayTimeout, reason: "dial_timeout", class: classFailed, squid: squidFailed, say: "the destination did not answer in time"},
+	outcomeDial:             {status: http.StatusBadGateway, reason: "dial", class: classFailed, squid: squidFailed, say: "the destination could not be reached"},
+	outcomeUpstreamTimeout:  {status: http.StatusGatewayTimeout, reason: "upstream_timeout", class: classFailed, squid: squidFailed, say: "the destination did not respond in time"},
+	outcomeUpstream:         {status: http.StatusBadGateway, reason: "upstream", class: classFailed, squid: squidFailed, say: "the destination sent an invalid response"},
 	outcomeClientAborted:    {reason: "client_aborted", class: classDecided, squid: squidFailed},
 	outcomeClientGone:       {reason: "client_gone", class: classDecided, squid: squidFailed},
 	outcomeUpstreamBody:     {reason: "upstream_body", class: classFailed, squid: squidFailed},
@@ -135,6 +140,9 @@ var outcomes = [numOutcomes]outcomeInfo{
 
 // String is the short machine reason, as logged; "" for outcomeNone.
 func (o outcome) String() string { return outcomes[o].reason }
+
+// say is the client-facing sentence for o.
+func (o outcome) say() string { return outcomes[o].say }
 
 // status is what the proxy answers for o; 0 when it answers nothing itself.
 func (o outcome) status() int { return outcomes[o].status }

@@ -32,6 +32,12 @@ func TestEveryOutcomeHasATableRow(t *testing.T) {
 			t.Errorf("outcomes %d and %d share the reason %q", prev, o, row.reason)
 		}
 		seen[row.reason] = o
+		// An answered outcome needs its fixed sentence, unless its answer
+		// is built from the decision (acl, auth, limit, ssrf).
+		decided := o == outcomeACL || o == outcomeAuth || o == outcomeLimit || o == outcomeTunnelLimit || o == outcomeSSRF
+		if row.status != 0 && !decided && row.say == "" {
+			t.Errorf("outcome %q answers %d with no fixed error sentence", row.reason, row.status)
+		}
 		if o.String() != row.reason || o.status() != row.status {
 			t.Errorf("outcome %q: String/status disagree with its row", row.reason)
 		}
