@@ -24,6 +24,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/egressd/egressd/acl"
 	"github.com/egressd/egressd/tlsinspect"
 )
@@ -283,8 +285,15 @@ func TestInspUpstreamVerificationFails(t *testing.T) {
 				if got := resp.Header.Get("X-Proxy-Error"); got != "upstream_tls" {
 					t.Errorf("request %d: X-Proxy-Error = %q, want upstream_tls", i, got)
 				}
-				if want := "tls " + tc.host + ": " + tc.wantErr; !strings.Contains(string(body), want) {
-					t.Errorf("request %d: body %q does not name %q", i, body, want)
+				// The client gets the fixed sentence; the x509 error goes to
+				// the event log with the request id.
+				if !strings.Contains(string(body), "did not verify") || strings.Contains(string(body), "x509") {
+					t.Errorf("request %d: body %q, want the fixed upstream_tls sentence", i, body)
+				}
+				id := resp.Header.Get("X-Request-Id")
+				logged := s.events.FilterMessage("request failed").FilterField(zap.String("request_id", id)).All()
+				if want := "tls " + tc.host + ": " + tc.wantErr; len(logged) != 1 || !strings.Contains(fmt.Sprint(logged[0].ContextMap()["detail"]), want) {
+					t.Errorf("request %d: event log does not name %q: %+v", i, want, logged)
 				}
 			}
 			curlOut, stderr, err := inspCurl(t, "-x", "http://"+s.addr, "--cacert", pki.corpCAPath,

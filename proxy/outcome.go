@@ -119,7 +119,7 @@ var outcomes = [numOutcomes]outcomeInfo{
 	outcomeHTTPVersion:      {status: http.StatusHTTPVersionNotSupported, reason: "http_version", class: classFailed, squid: squidDenied, say: "the HTTP version is not supported"},
 	outcomeExpectation:      {status: http.StatusExpectationFailed, reason: "expectation", class: classFailed, squid: squidDenied, say: "only \"Expect: 100-continue\" is supported"},
 	outcomeMalformed:        {status: http.StatusBadRequest, reason: "malformed_request", class: classFailed, squid: squidDenied, say: "the request is malformed"},
-	outcomeMisdirected:      {status: http.StatusMisdirectedRequest, reason: "misdirected", class: classFailed, squid: squidDenied, say: "this connection serves only its tunnel's host"},
+	outcomeMisdirected:      {status: http.StatusMisdirectedRequest, reason: "misdirected", class: classFailed, squid: squidDenied, say: "Host does not match the inspected tunnel; this connection serves only its host"},
 	outcomeUpstreamTLS:      {status: http.StatusBadGateway, reason: "upstream_tls", class: classFailed, squid: squidFailed, say: "the destination's TLS certificate did not verify"},
 	outcomeDNS:              {status: http.StatusBadGateway, reason: "dns", class: classFailed, squid: squidFailed, say: "the destination name did not resolve"},
 	outcomeDialTimeout:      {status: http.StatusGatewayTimeout, reason: "dial_timeout", class: classFailed, squid: squidFailed, say: "the destination did not answer in time"},
