@@ -137,4 +137,8 @@ type Decision struct {
 	// WouldDeny is set in report-only mode: the policy denied but Action is
 	// Allow so traffic passes; the proxy logs decision "would_deny".
 	WouldDeny bool
+	// User is the proxy user whose password verified, "" otherwise. Only
+	// this name may be logged: a name a client merely sent (ignored by a
+	// tenant without users, or rejected) proves nothing about who called.
+	User string
 }

@@ -51,14 +51,18 @@ func (p *Policy) recognize(id Identity, cred Credentials) (int32, via) {
 // Decide does not allocate unless bcrypt has to run.
 func (p *Policy) Decide(id Identity, cred Credentials, t Target) Decision {
 	ti, _ := p.recognize(id, cred)
-	if d, done := p.authenticate(ti, cred); done {
+	d, done := p.authenticate(ti, cred)
+	if done {
 		return d
 	}
-	return p.evaluate(ti, t)
+	user := d.User
+	d = p.evaluate(ti, t)
+	d.User = user
+	return d
 }
 
 // authenticate returns a final Decision when recognition or credentials
-// end the request. Auth failures are enforced even in report-only mode:
+// end the request; otherwise a Decision carrying only the verified User. Auth failures are enforced even in report-only mode:
 // report-only exists to roll out destination rules, and an unauthenticated
 // caller passing would hand the proxy to anyone who can reach it.
 func (p *Policy) authenticate(ti int32, cred Credentials) (Decision, bool) {
@@ -90,6 +94,7 @@ func (p *Policy) authenticate(ti int32, cred Credentials) (Decision, bool) {
 		if !p.verify(u, cred.Password) {
 			return authRequired, true
 		}
+		return Decision{User: cred.User}, false
 	case t.hasUsers:
 		// Unknown user for a tenant that has users: wrong credentials are
 		// never silently ignored. Tenants without users ignore them, since

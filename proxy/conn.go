@@ -219,9 +219,7 @@ func (c *clientConn) handle() bool {
 	c.pol = s.currentPolicy()
 	e.dec = c.pol.Decide(c.id, r.creds, r.target)
 	c.mconn.Identified(e.dec.Tenant)
-	if r.creds.Present && e.dec.Reason != acl.ReasonAuth {
-		e.user = r.creds.User
-	}
+	e.user = e.dec.User // only a user whose password verified is named in the log
 	switch e.dec.Action {
 	case acl.AuthRequired:
 		e.status, e.outcome = outcomeAuth.status(), outcomeAuth
