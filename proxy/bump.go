@@ -45,18 +45,18 @@ type bumpState struct {
 // ordinary proxy requests, each decided and logged on its own.
 func (c *clientConn) inspect(insp *tlsinspect.Inspector, e *entry, up net.Conn, pending []byte, host string, clientALPN []string) {
 	s, r := c.s, &c.req
-	e.kind = "bumped_tunnel"
+	e.kind = kindBumpedTunnel
 	upConn, err := s.upstreamTLS(insp, up, host, tlsinspect.UpstreamALPN(clientALPN)...)
 	if err != nil {
 		up.Close()
-		e.errText = "upstream_tls"
+		e.outcome = outcomeUpstreamTLS
 		s.log.Warn("upstream TLS verification failed", zap.String(fieldRequestID, e.reqID),
 			zap.String(fieldTenant, e.dec.Tenant), zap.String(fieldHost, host), zap.Error(err))
 		refuseHello(c.raw, alertFor(err))
 		return
 	}
 	bs := &bumpState{s: s, insp: insp, host: host, port: r.target.Port, addr: e.upstream, creds: r.creds, tenant: e.dec.Tenant}
-	bs.up = newUpConn(upConn, e.upstream, poolKey{tls: true, host: host, port: r.target.Port})
+	bs.up = newUpConn(upConn, e.upstream, poolKey{tenant: e.dec.Tenant, tls: true, host: host, port: r.target.Port})
 	defer func() {
 		if bs.up != nil {
 			bs.up.conn.Close()
@@ -64,7 +64,7 @@ func (c *clientConn) inspect(insp *tlsinspect.Inspector, e *entry, up net.Conn, 
 	}()
 	cfg, err := insp.TLSConfigFor(host, tlsinspect.ClientALPN(upConn.ConnectionState().NegotiatedProtocol))
 	if err != nil {
-		e.errText = "mint"
+		e.outcome = outcomeMint
 		s.log.Error("minting a leaf certificate failed", zap.String(fieldHost, host), zap.Error(err))
 		refuseHello(c.raw, alertInternalError)
 		return
@@ -75,7 +75,7 @@ func (c *clientConn) inspect(insp *tlsinspect.Inspector, e *entry, up net.Conn, 
 	cancel()
 	if err != nil {
 		// Usually a client that does not trust the corporate CA.
-		e.errText = "client_tls"
+		e.outcome = outcomeClientTLS
 		s.log.Info("client refused the inspection certificate", zap.String(fieldRequestID, e.reqID),
 			zap.String(fieldTenant, e.dec.Tenant), zap.String(fieldHost, host), zap.Error(err))
 		client.Close()
@@ -178,7 +178,7 @@ func (bs *bumpState) take(key poolKey, t acl.Target, check func(netip.Addr) acl.
 	tc, err := bs.s.upstreamTLS(bs.insp, conn, bs.host)
 	if err != nil {
 		conn.Close()
-		return nil, false, &DialError{Step: "tls", Host: bs.host, Err: err}
+		return nil, false, &DialError{Step: DialStepTLS, Host: bs.host, Err: err}
 	}
 	return newUpConn(tc, ap, key), false, nil
 }

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/net/http2"
 
 	"github.com/egressd/egressd/acl"
+	"github.com/egressd/egressd/metrics"
 	"github.com/egressd/egressd/tlsinspect"
 )
 
@@ -109,7 +110,7 @@ func (h *h2Tunnel) closeAll() {
 // ServeHTTP serves one stream.
 func (h *h2Tunnel) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s, bs := h.s, h.bs
-	e := entry{start: time.Now(), reqID: s.newRequestID(), id: h.id, kind: "bumped", method: r.Method,
+	e := entry{start: time.Now(), reqID: s.newRequestID(), id: h.id, kind: kindBumped, method: r.Method,
 		target: acl.Target{Scheme: "https", Host: bs.host, Port: bs.port}, upstream: bs.addr}
 	e.dec.Tenant = bs.tenant
 	up := &countingBody{rc: r.Body}
@@ -122,29 +123,27 @@ func (h *h2Tunnel) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	t, out, err := h.canonical(r)
 	if err != nil {
-		status, reason := statusFor(err)
-		h.refuse(w, r, &e, status, reason, err.Error())
+		status, o := statusFor(err)
+		h.refuse(w, r, &e, status, o, o.say())
 		return
 	}
 	e.target, e.method, e.url = t, t.Method, out.URL.String()
 
 	pol := s.currentPolicy()
 	e.dec = pol.Decide(h.id, bs.creds, t)
-	if bs.creds.Present && e.dec.Reason != acl.ReasonAuth {
-		e.user = bs.creds.User
-	}
+	e.user = e.dec.User // only a user whose password verified
 	if e.dec.Action != acl.Allow {
-		reason := "acl"
+		o := outcomeACL
 		if e.dec.Action == acl.AuthRequired {
-			reason = "auth" // credentials are given on the CONNECT, never inside
+			o = outcomeAuth // credentials are given on the CONNECT, never inside
 		}
-		h.refuse(w, r, &e, http.StatusForbidden, reason, denyDetail(e.dec, t), "X-Proxy-Deny-Reason", e.dec.Reason.String())
+		h.refuse(w, r, &e, http.StatusForbidden, o, denyDetail(e.dec, t), "X-Proxy-Deny-Reason", e.dec.Reason.String())
 		return
 	}
 	release, ok := s.limits.acquire(e.dec.Tenant, pol.Limits(e.dec.Tenant))
 	if !ok {
-		s.metrics.LimitRejected("tenant", e.dec.Tenant)
-		h.refuse(w, r, &e, http.StatusTooManyRequests, "limit", "tenant "+e.dec.Tenant+" is over its request budget", "Retry-After", "1")
+		s.metrics.LimitRejected(metrics.ScopeTenant, e.dec.Tenant)
+		h.refuse(w, r, &e, http.StatusTooManyRequests, outcomeLimit, "tenant "+e.dec.Tenant+" is over its request budget", "Retry-After", "1")
 		return
 	}
 	defer release()
@@ -162,13 +161,13 @@ func (h *h2Tunnel) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if r.Context().Err() != nil {
-		e.errText = "client_gone"
+		e.outcome = outcomeClientGone
 		return
 	}
-	status, reason := statusFor(err)
+	status, o := statusFor(err)
 	s.log.Info("HTTP/2 upstream request failed", zap.String(fieldRequestID, e.reqID), zap.String(fieldTenant, bs.tenant),
 		zap.String(fieldHost, bs.host), zap.Error(err))
-	h.refuse(w, r, &e, status, reason, err.Error())
+	h.refuse(w, r, &e, status, o, o.say())
 }
 
 // canonical builds the policy target and the upstream request of one
@@ -238,12 +237,12 @@ func (h *h2Tunnel) clientConn(e *entry, pol Policy) (*http2.ClientConn, error) {
 	}
 	if err != nil {
 		conn.Close()
-		return nil, &DialError{Step: "tls", Host: bs.host, Err: err}
+		return nil, &DialError{Step: DialStepTLS, Host: bs.host, Err: err}
 	}
 	cc, err := h.tr.NewClientConn(tc)
 	if err != nil {
 		tc.Close()
-		return nil, &DialError{Step: "tls", Host: bs.host, Err: err}
+		return nil, &DialError{Step: DialStepTLS, Host: bs.host, Err: err}
 	}
 	h.cur, h.conns = cc, append(h.conns, cc)
 	return cc, nil
@@ -273,7 +272,7 @@ func (h *h2Tunnel) relay(w http.ResponseWriter, resp *http.Response, e *entry) {
 		n, err := resp.Body.Read(*bp)
 		if n > 0 {
 			if _, werr := w.Write((*bp)[:n]); werr != nil {
-				e.errText = "client_gone"
+				e.outcome = outcomeClientGone
 				return
 			}
 			e.down += int64(n)
@@ -285,7 +284,7 @@ func (h *h2Tunnel) relay(w http.ResponseWriter, resp *http.Response, e *entry) {
 		if err != nil {
 			// The client's stream is reset rather than ended cleanly, so a
 			// truncated body is never mistaken for a whole one.
-			e.errText = "upstream_body"
+			e.outcome = outcomeUpstreamBody
 			panic(http.ErrAbortHandler)
 		}
 	}
@@ -300,11 +299,11 @@ func (h *h2Tunnel) relay(w http.ResponseWriter, resp *http.Response, e *entry) {
 // per the gRPC HTTP/2 protocol spec), so the call fails with a clear code
 // instead of "unexpected HTTP status"; the access line keeps the HTTP
 // status any other client would get.
-func (h *h2Tunnel) refuse(w http.ResponseWriter, r *http.Request, e *entry, status int, reason, detail string, extra ...string) {
-	e.status, e.errText = status, reason
+func (h *h2Tunnel) refuse(w http.ResponseWriter, r *http.Request, e *entry, status int, o outcome, detail string, extra ...string) {
+	e.status, e.outcome = status, o
 	wh := w.Header()
 	wh.Set("X-Request-Id", e.reqID)
-	wh.Set("X-Proxy-Error", reason)
+	wh.Set("X-Proxy-Error", o.String())
 	for i := 0; i+1 < len(extra); i += 2 {
 		wh.Set(extra[i], extra[i+1])
 	}

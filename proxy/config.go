@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/egressd/egressd/acl"
 )
 
 // ProxyProtocol says whether the proxy port expects a PROXY protocol header.
@@ -77,8 +79,6 @@ type Config struct {
 	// H2IdleTimeout closes an inspected HTTP/2 connection with no open
 	// stream for this long. Default 120s.
 	H2IdleTimeout time.Duration `yaml:"h2_idle_timeout"`
-
-	trusted []netip.Prefix
 }
 
 // SetDefaults fills unset fields with the documented defaults.
@@ -121,8 +121,8 @@ func (c *Config) SetDefaults() {
 	}
 }
 
-// Validate checks the section and parses trusted_proxies. Messages start
-// with the YAML path so the loader can point at the line.
+// Validate checks the section without changing it. Messages start with
+// the YAML path so the loader can point at the line.
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(path, format string, args ...any) {
@@ -133,14 +133,10 @@ func (c *Config) Validate() error {
 	default:
 		bad("proxy_protocol", "%q: must be required, optional or off", c.ProxyProtocol)
 	}
-	c.trusted = c.trusted[:0]
 	for i, s := range c.TrustedProxies {
-		p, err := parsePrefix(s)
-		if err != nil {
-			bad(fmt.Sprintf("trusted_proxies[%d]", i), "%q: not an IP or CIDR", s)
-			continue
+		if _, err := acl.ParsePrefix(s); err != nil {
+			bad(fmt.Sprintf("trusted_proxies[%d]", i), "%q: %v", s, err)
 		}
-		c.trusted = append(c.trusted, p)
 	}
 	if c.ProxyProtocol == PPRequired && len(c.TrustedProxies) == 0 {
 		bad("trusted_proxies", "required when proxy_protocol is required: list the PLS NAT subnet and the load balancer probe sources")
@@ -175,17 +171,27 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-func parsePrefix(s string) (netip.Prefix, error) {
-	if a, err := netip.ParseAddr(s); err == nil {
-		return netip.PrefixFrom(a, a.BitLen()), nil
-	}
-	p, err := netip.ParsePrefix(s)
-	return p.Masked(), err
+// provisioned is the section turned into the typed values the connection
+// path reads, once per Server: strings are parsed here and nowhere else.
+type provisioned struct {
+	trusted []netip.Prefix
 }
 
-func (c *Config) isTrusted(a netip.Addr) bool {
+func (c *Config) provision() (provisioned, error) {
+	var pv provisioned
+	for i, s := range c.TrustedProxies {
+		p, err := acl.ParsePrefix(s)
+		if err != nil {
+			return provisioned{}, fmt.Errorf("proxy.trusted_proxies[%d]: %q: %w", i, s, err)
+		}
+		pv.trusted = append(pv.trusted, p)
+	}
+	return pv, nil
+}
+
+func (pv *provisioned) isTrusted(a netip.Addr) bool {
 	a = a.Unmap()
-	for _, p := range c.trusted {
+	for _, p := range pv.trusted {
 		if p.Contains(a) {
 			return true
 		}

@@ -49,6 +49,9 @@ type clientConn struct {
 	ups   upstreams
 	mconn *metrics.Conn
 	pol   Policy // the policy deciding the request in progress
+	// pinned is an upstream connection that only this client connection
+	// may use (connection-oriented authentication; see pin.go).
+	pinned *upConn
 
 	// detached is set once a spliced tunnel owns this connection (see
 	// detachTunnel): the connection is then closed by the tunnel's
@@ -104,7 +107,8 @@ var (
 )
 
 func (s *Server) serveConn(raw net.Conn) {
-	c := &clientConn{s: s, raw: raw, ups: poolUpstreams{s}}
+	c := &clientConn{s: s, raw: raw}
+	c.ups = poolUpstreams{c}
 	s.track(c, true)
 	c.mconn = s.metrics.ConnOpened()
 	defer func() {
@@ -126,8 +130,8 @@ func (s *Server) serveConn(raw net.Conn) {
 	id, probe, outcome := s.readIdentity(c.br, peer)
 	s.metrics.ProxyHeader(outcome)
 	switch outcome {
-	case headerUntrusted, headerMissing, headerMalformed, headerTimeout:
-		s.log.Debug("connection refused at PROXY header", zap.String("outcome", outcome), zap.Stringer(fieldLB, peer))
+	case metrics.HeaderUntrusted, metrics.HeaderMissing, metrics.HeaderMalformed, metrics.HeaderTimeout:
+		s.log.Debug("connection refused at PROXY header", zap.Stringer("outcome", outcome), zap.Stringer(fieldLB, peer))
 		return
 	}
 	if probe {
@@ -193,15 +197,15 @@ func (c *clientConn) refuse(err error) {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || isTimeout(err) || errors.Is(err, net.ErrClosed) {
 		return
 	}
-	e := entry{start: time.Now(), reqID: c.s.newRequestID(), id: c.id, kind: "http", method: c.req.method}
+	e := entry{start: time.Now(), reqID: c.s.newRequestID(), id: c.id, kind: kindHTTP, method: c.req.method}
 	if bs := c.bump; bs != nil {
 		// Inside an inspected tunnel the tenant and destination are known.
-		e.kind, e.dec.Tenant = "bumped", bs.tenant
+		e.kind, e.dec.Tenant = kindBumped, bs.tenant
 		e.target = acl.Target{Scheme: "https", Host: bs.host, Port: bs.port}
 	}
-	status, reason := statusFor(err)
-	e.status, e.errText = status, reason
-	writeStatus(c.bw, status, reason, err.Error(), e.reqID, true)
+	status, o := statusFor(err)
+	e.status, e.outcome = status, o
+	writeStatus(c.bw, status, o.String(), o.say(), e.reqID, true)
 	c.s.finish(&e)
 }
 
@@ -210,12 +214,12 @@ func (c *clientConn) refuse(err error) {
 func (c *clientConn) handle() bool {
 	s, r := c.s, &c.req
 	c.closeAfter = false
-	e := entry{start: time.Now(), reqID: s.newRequestID(), id: c.id, method: r.method, target: r.target, kind: "http"}
+	e := entry{start: time.Now(), reqID: s.newRequestID(), id: c.id, method: r.method, target: r.target, kind: kindHTTP}
 	switch {
 	case r.method == "CONNECT":
-		e.kind = "connect"
+		e.kind = kindConnect
 	case c.bump != nil:
-		e.kind = "bumped"
+		e.kind = kindBumped
 		e.url = absoluteURL(r)
 		if !r.creds.Present {
 			// Clients authenticate on the CONNECT, never inside the TLS.
@@ -236,12 +240,10 @@ func (c *clientConn) handle() bool {
 	c.pol = s.currentPolicy()
 	e.dec = c.pol.Decide(c.id, r.creds, r.target)
 	c.mconn.Identified(e.dec.Tenant)
-	if r.creds.Present && e.dec.Reason != acl.ReasonAuth {
-		e.user = r.creds.User
-	}
+	e.user = e.dec.User // only a user whose password verified is named in the log
 	switch e.dec.Action {
 	case acl.AuthRequired:
-		e.status, e.errText = 407, "auth"
+		e.status, e.outcome = outcomeAuth.status(), outcomeAuth
 		if r.creds.Present {
 			// A challenge to a client that sent nothing is the normal first
 			// step of Basic auth; only rejected credentials are failures.
@@ -250,25 +252,25 @@ func (c *clientConn) handle() bool {
 				zap.String(fieldTenant, e.dec.Tenant), zap.String(fieldUser, r.creds.User),
 				zap.Stringer(fieldClient, c.id.Client))
 		}
-		writeStatus(c.bw, 407, "auth", "proxy authentication required", e.reqID, !keep,
+		writeStatus(c.bw, e.status, outcomeAuth.String(), "proxy authentication required", e.reqID, !keep,
 			"Proxy-Authenticate", `Basic realm="egressd"`)
 		return keep
 	case acl.Allow:
 	default:
-		e.status, e.errText = 403, "acl"
-		writeStatus(c.bw, 403, "acl", denyDetail(e.dec, r.target), e.reqID, !keep,
+		e.status, e.outcome = outcomeACL.status(), outcomeACL
+		writeStatus(c.bw, e.status, outcomeACL.String(), denyDetail(e.dec, r.target), e.reqID, !keep,
 			"X-Proxy-Deny-Reason", e.dec.Reason.String())
 		return keep
 	}
 	release, ok := s.limits.acquire(e.dec.Tenant, c.pol.Limits(e.dec.Tenant))
 	if !ok {
-		status := 429
+		o := outcomeLimit
 		if r.method == "CONNECT" {
-			status = 503
+			o = outcomeTunnelLimit
 		}
-		e.status, e.errText = status, "limit"
-		s.metrics.LimitRejected("tenant", e.dec.Tenant)
-		writeStatus(c.bw, status, "limit", "tenant "+e.dec.Tenant+" is over its request budget", e.reqID, !keep, "Retry-After", "1")
+		e.status, e.outcome = o.status(), o
+		s.metrics.LimitRejected(metrics.ScopeTenant, e.dec.Tenant)
+		writeStatus(c.bw, e.status, o.String(), "tenant "+e.dec.Tenant+" is over its request budget", e.reqID, !keep, "Retry-After", "1")
 		return keep
 	}
 	life.atEnd(release)
@@ -325,6 +327,7 @@ func (c *clientConn) release() {
 func (c *clientConn) close() {
 	s := c.s
 	c.raw.Close()
+	c.releasePinned()
 	c.release()
 	s.track(c, false)
 	c.mconn.Closed()

@@ -111,28 +111,28 @@ func (c *clientConn) planTunnel(e *entry, insp *tlsinspect.Inspector, up net.Con
 			return planSplice, "", nil
 		}
 		if insp.NonTLS() == tlsinspect.NonTLSSplice {
-			e.errText = "not_tls_spliced"
+			e.outcome = outcomeNotTLSSpliced
 			return planSplice, "", nil
 		}
-		e.errText = "not_tls_refused"
+		e.outcome = outcomeNotTLSRefused
 		return planRefuse, "", nil
 	case isTimeout(err):
 		// Silent, or part of a hello and then silence. Splicing now would
 		// forward whatever comes next unchecked (issue 12, bypass 5).
 		if bump || ins.SNICheck == acl.SNIEnforce {
-			e.errText = "client_hello_timeout"
+			e.outcome = outcomeClientHelloTimeout
 			s.log.Info("tunnel closed: no complete ClientHello in time", zap.String(fieldRequestID, e.reqID),
 				zap.String(fieldTenant, tenant), zap.String("connect_host", target.Host),
 				zap.Int("hello_bytes", len(*pending)), zap.Duration("timeout", helloPeekTimeout))
 			return planRefuse, "", nil
 		}
 		if ins.SNICheck == acl.SNIReport {
-			e.errText = "sni_unchecked"
+			e.outcome = outcomeSNIUnchecked
 		}
 		return planSplice, "", nil
 	default:
 		// TLS-shaped bytes we cannot parse, or the client left mid-hello.
-		e.errText = "client_hello"
+		e.outcome = outcomeClientHello
 		return planRefuse, "", nil
 	}
 
@@ -142,7 +142,7 @@ func (c *clientConn) planTunnel(e *entry, insp *tlsinspect.Inspector, up net.Con
 	}
 	sni, _, err := acl.ParseHost(hello.SNI)
 	if err != nil {
-		e.errText = "client_hello"
+		e.outcome = outcomeClientHello
 		return planRefuse, "", nil
 	}
 	e.sni = sni
@@ -157,16 +157,16 @@ func (c *clientConn) planTunnel(e *entry, insp *tlsinspect.Inspector, up net.Con
 				// name inside the TLS handshake is not. The 200 is
 				// already out, so the only answer left is a close.
 				e.dec = d
-				e.errText = "sni_denied"
+				e.outcome = outcomeSNIDenied
 				s.log.Info("tunnel closed: SNI not allowed for tenant", zap.String(fieldRequestID, e.reqID),
 					zap.String(fieldTenant, tenant), zap.String("connect_host", host), zap.String("sni", sni))
 				return planRefuse, "", nil
 			}
-			e.errText = "sni_would_deny"
+			e.outcome = outcomeSNIWouldDeny
 		}
 	}
 	if insp != nil && pol.Inspection(tenant, sni).Bump != ins.Bump {
-		e.errText = "sni_inspection_mismatch"
+		e.outcome = outcomeSNIInspectionMismatch
 		s.log.Info("tunnel closed: SNI and CONNECT host differ in inspection", zap.String(fieldRequestID, e.reqID),
 			zap.String(fieldTenant, tenant), zap.String("connect_host", host), zap.String("sni", sni),
 			zap.Bool("connect_host_inspected", ins.Bump))

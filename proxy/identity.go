@@ -11,17 +11,7 @@ import (
 	"github.com/pires/go-proxyproto/tlvparse"
 
 	"github.com/egressd/egressd/acl"
-)
-
-// Header outcomes, used as the metric label and in debug logs.
-const (
-	headerOK        = "ok"
-	headerLocal     = "local" // LOCAL command or address-less: a load balancer probe
-	headerMissing   = "missing"
-	headerMalformed = "malformed"
-	headerUntrusted = "untrusted"
-	headerTimeout   = "timeout"
-	headerNone      = "none" // proxy_protocol optional/off and no header sent
+	"github.com/egressd/egressd/metrics"
 )
 
 var errBadAzureTLV = errors.New("proxy: malformed or repeated Azure private endpoint LinkID TLV")
@@ -30,47 +20,47 @@ var errBadAzureTLV = errors.New("proxy: malformed or repeated Azure private endp
 // returns the caller's identity. probe is true for LOCAL or address-less
 // headers: Azure's load balancer probes send exactly that, and they carry
 // no client, so they are answered and never counted as tenant traffic.
-func (s *Server) readIdentity(br *bufio.Reader, peer netip.AddrPort) (id acl.Identity, probe bool, outcome string) {
+func (s *Server) readIdentity(br *bufio.Reader, peer netip.AddrPort) (id acl.Identity, probe bool, outcome metrics.HeaderResult) {
 	id = acl.Identity{Client: peer, LB: peer}
 	mode := s.cfg.ProxyProtocol
 	if mode == PPOff {
-		return id, false, headerNone
+		return id, false, metrics.HeaderNone
 	}
-	trusted := s.cfg.isTrusted(peer.Addr())
+	trusted := s.pv.isTrusted(peer.Addr())
 	if mode == PPRequired && !trusted {
 		// Closed before a single byte is read: an untrusted peer must not
 		// be able to make us parse anything.
-		return id, false, headerUntrusted
+		return id, false, metrics.HeaderUntrusted
 	}
 	if skipAddresslessV2(br) {
 		if !trusted {
-			return id, false, headerUntrusted
+			return id, false, metrics.HeaderUntrusted
 		}
-		return id, true, headerLocal
+		return id, true, metrics.HeaderLocal
 	}
 	h, err := proxyproto.Read(br)
 	switch {
 	case errors.Is(err, proxyproto.ErrNoProxyProtocol):
 		if mode == PPRequired {
-			return id, false, headerMissing
+			return id, false, metrics.HeaderMissing
 		}
-		return id, false, headerNone
+		return id, false, metrics.HeaderNone
 	case err != nil:
 		if isTimeout(err) {
-			return id, false, headerTimeout
+			return id, false, metrics.HeaderTimeout
 		}
-		return id, false, headerMalformed
+		return id, false, metrics.HeaderMalformed
 	case !trusted:
-		return id, false, headerUntrusted
+		return id, false, metrics.HeaderUntrusted
 	}
 	id, probe, err = identityFromHeader(h, peer)
 	switch {
 	case err != nil:
-		return id, false, headerMalformed
+		return id, false, metrics.HeaderMalformed
 	case probe:
-		return id, true, headerLocal
+		return id, true, metrics.HeaderLocal
 	}
-	return id, false, headerOK
+	return id, false, metrics.HeaderOK
 }
 
 // skipAddresslessV2 consumes a v2 header with the PROXY command and the

@@ -57,6 +57,7 @@ type Deps struct {
 // Server is one proxy listener and everything in flight on it.
 type Server struct {
 	cfg       Config
+	pv        provisioned // cfg parsed into typed values, once
 	log       *zap.Logger
 	access    accessLogger
 	metrics   observer
@@ -84,10 +85,13 @@ type Server struct {
 
 type policyBox struct{ p Policy }
 
-// New validates cfg and builds a Server; it does not listen.
+// New builds a Server from a section that config.Parse has already given
+// its defaults and validated (code that builds a Config by hand calls
+// SetDefaults and Validate itself); New only provisions it. It does not
+// listen.
 func New(cfg Config, d Deps) (*Server, error) {
-	cfg.SetDefaults()
-	if err := cfg.Validate(); err != nil {
+	pv, err := cfg.provision()
+	if err != nil {
 		return nil, err
 	}
 	if d.Log == nil || d.Policy == nil {
@@ -119,6 +123,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	rand.Read(seed[:])
 	s := &Server{
 		cfg:      cfg,
+		pv:       pv,
 		log:      d.Log,
 		access:   access,
 		metrics:  observer{d.Metrics},
@@ -204,7 +209,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		backoff = 0
 		if s.open.Load() >= int64(s.cfg.MaxConnections) {
-			s.metrics.LimitRejected("global", "")
+			s.metrics.LimitRejected(metrics.ScopeGlobal, "")
 			c.Write(overloaded)
 			c.Close()
 			continue

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"reflect"
 	"runtime"
 	"syscall"
 	"time"
@@ -199,9 +200,10 @@ func (r *reloader) reload(forced bool) {
 	r.metrics.SetTenants(pol.Tenants())
 	r.srv.SetPolicy(pol)
 	r.srv.SetInspector(insp)
-	cfg.Proxy.SetDefaults()
 	r.log.Info("config reloaded", zap.String("config_hash", h), zap.Strings("tenants", pol.Tenants()))
-	if fmt.Sprint(cfg.Proxy) != fmt.Sprint(r.proxyCfg) {
+	// Both sides come from config.Parse, defaults applied: compare the
+	// typed values, not their printed form.
+	if !reflect.DeepEqual(cfg.Proxy, r.proxyCfg) {
 		r.log.Warn("proxy: section changed; listener settings take effect at the next restart")
 	}
 }
