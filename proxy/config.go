@@ -72,6 +72,13 @@ type Config struct {
 	DrainDelay time.Duration `yaml:"drain_delay"`
 	// Via is the pseudonym in the Via header. Default "egressd".
 	Via string `yaml:"via"`
+	// H2MaxConcurrentStreams bounds the open streams of one HTTP/2 client
+	// inside an inspected tunnel (RFC 9113 §5.1.2), and so the handler
+	// goroutines it can hold. Default 100.
+	H2MaxConcurrentStreams uint32 `yaml:"h2_max_concurrent_streams"`
+	// H2IdleTimeout closes an inspected HTTP/2 connection with no open
+	// stream for this long. Default 120s.
+	H2IdleTimeout time.Duration `yaml:"h2_idle_timeout"`
 }
 
 // SetDefaults fills unset fields with the documented defaults.
@@ -96,6 +103,10 @@ func (c *Config) SetDefaults() {
 	def(&c.ResponseHeaderTimeout, 60*time.Second)
 	def(&c.TCPKeepAlive, 60*time.Second)
 	def(&c.DrainTimeout, 25*time.Second)
+	def(&c.H2IdleTimeout, 120*time.Second)
+	if c.H2MaxConcurrentStreams == 0 {
+		c.H2MaxConcurrentStreams = 100
+	}
 	if c.MaxHeaderBytes == 0 {
 		c.MaxHeaderBytes = 64 << 10
 	}
@@ -135,7 +146,7 @@ func (c *Config) Validate() error {
 		"client_idle_timeout": c.ClientIdleTimeout, "upstream_idle_timeout": c.UpstreamIdleTimeout,
 		"tunnel_idle_timeout": c.TunnelIdleTimeout, "dial_timeout": c.DialTimeout,
 		"response_header_timeout": c.ResponseHeaderTimeout, "tcp_keepalive": c.TCPKeepAlive,
-		"drain_timeout": c.DrainTimeout, "drain_delay": c.DrainDelay,
+		"drain_timeout": c.DrainTimeout, "drain_delay": c.DrainDelay, "h2_idle_timeout": c.H2IdleTimeout,
 	}
 	for _, k := range slices.Sorted(maps.Keys(positive)) {
 		if positive[k] < 0 {
@@ -153,6 +164,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxIdleUpstreamPerHost < 0 {
 		bad("max_idle_upstream_per_host", "%d: must not be negative", c.MaxIdleUpstreamPerHost)
+	}
+	if c.H2MaxConcurrentStreams > 1000 {
+		bad("h2_max_concurrent_streams", "%d: must be at most 1000", c.H2MaxConcurrentStreams)
 	}
 	return errors.Join(errs...)
 }

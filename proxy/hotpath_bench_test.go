@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	proxyproto "github.com/pires/go-proxyproto"
+
+	"github.com/egressd/egressd/metrics"
 )
 
 // Micro-benchmarks of the per-connection and per-request hot paths. Run:
@@ -58,7 +60,7 @@ func BenchmarkReadIdentity(b *testing.B) {
 		r.Reset(raw)
 		br.Reset(r)
 		id, probe, outcome := s.readIdentity(br, peer)
-		if outcome != headerOK || probe || id.LinkID != 1001 {
+		if outcome != metrics.HeaderOK || probe || id.LinkID != 1001 {
 			b.Fatalf("outcome %s probe %v id %+v", outcome, probe, id)
 		}
 	}

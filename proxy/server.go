@@ -209,7 +209,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		backoff = 0
 		if s.open.Load() >= int64(s.cfg.MaxConnections) {
-			s.metrics.LimitRejected("global", "")
+			s.metrics.LimitRejected(metrics.ScopeGlobal, "")
 			c.Write(overloaded)
 			c.Close()
 			continue

@@ -30,28 +30,32 @@ type tunnel struct {
 }
 
 // detachTunnel runs the tunnel between c and upstream on two fresh
-// goroutines and lets the connection's own goroutine return. That goroutine's stack grew while it
-// parsed, decided and dialed; parked for the life of an idle tunnel it
-// would cost several KiB per tunnel, where two fresh copy loops need about
-// 2 KiB each. The entry's bytes are filled in before the cleanups run.
-func (c *clientConn) detachTunnel(e *entry, upstream net.Conn, pending []byte) {
+// goroutines and lets the connection's own goroutine return. That
+// goroutine's stack grew while it parsed, decided and dialed; parked for
+// the life of an idle tunnel it would cost several KiB per tunnel, where
+// two fresh copy loops need about 2 KiB each. The tunnel shares life: the
+// last copy loop to finish fills in the entry's bytes and closes the
+// connection, then the exchange's ends (log line, tenant slot, tunnel
+// metric) run once the connection's goroutine has let go as well.
+func (c *clientConn) detachTunnel(e *entry, life *lifetime, upstream net.Conn, pending []byte) {
 	s := c.s
 	c.detached = true
-	c.handoff.Store(2)
 	// The request's buffers are not read again; drop them for the tunnel's life.
 	c.req.h, c.resp, c.req.authority, c.req.path, c.req.connTokens = head{}, head{}, nil, nil, nil
 	t := &tunnel{idle: s.cfg.TunnelIdleTimeout, a: c.raw, b: upstream}
 	t.touch()
+	var up, down int64
+	life.finally(c.close)
 	var left atomic.Int32
 	left.Store(2)
-	var up, down int64
+	life.share()
 	done := func() {
 		if left.Add(-1) != 0 {
 			return
 		}
 		upstream.Close()
 		e.up, e.down = up, down
-		c.handoffDone()
+		life.done()
 	}
 	go func() {
 		defer done()

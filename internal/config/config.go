@@ -142,6 +142,16 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("log.level: %q: must be debug, info, warn or error", c.Log.Level))
 	}
+	if !c.TLS.Enabled() {
+		for i, t := range c.ACL.Tenants {
+			if t.TLSInspection.Mode == "bump" {
+				// Without a CA nothing can be bumped, so every tunnel of the
+				// tenant would be spliced and its path and method rules
+				// would silently never apply.
+				errs = append(errs, fmt.Errorf("tenants[%d].tls_inspection.mode: %q: tenant %s inspects TLS but no inspection CA is configured; set the top-level tls_inspection.ca_cert and ca_key, or use mode off", i, t.TLSInspection.Mode, t.Name))
+			}
+		}
+	}
 	if c.Admin.Listen == c.Proxy.Listen {
 		errs = append(errs, fmt.Errorf("admin.listen: %q: must differ from proxy.listen (probes send no PROXY header)", c.Admin.Listen))
 	}

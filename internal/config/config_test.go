@@ -42,6 +42,9 @@ func TestLoadErrorsNameTheLine(t *testing.T) {
 			`testdata/host_bits.yaml:5: proxy.trusted_proxies[0]: "10.0.0.5/24": host bits set; use "10.0.0.0/24"`,
 			`testdata/host_bits.yaml:11: tenants[0].nat_cidrs[0]: "10.0.0.5/24": host bits set; use "10.0.0.0/24"`,
 		}},
+		{"bump_without_ca.yaml", []string{
+			`testdata/bump_without_ca.yaml:12: tenants[1].tls_inspection.mode: "bump": tenant inspected inspects TLS but no inspection CA is configured`,
+		}},
 		{"bad_values.yaml", []string{
 			`testdata/bad_values.yaml:3: proxy.proxy_protocol: "sometimes": must be required, optional or off`,
 			`testdata/bad_values.yaml:6: proxy.trusted_proxies[1]: "not-a-cidr": not a CIDR`,
