@@ -52,15 +52,17 @@ type LogConfig struct {
 	// Output of the access log: stdout (default), stderr, or a file path.
 	Output string `yaml:"output"`
 	// FlushInterval is how long access log lines may wait in a 256 KiB
-	// buffer before they are written. Default 200ms; 0s writes every line
-	// with its own write(2). Buffering takes one of the five syscalls of a
-	// small proxied request off the request path (issue 18); a crash
-	// that skips the flush on exit loses at most this much of the log.
+	// buffer before they are written. Default 0s: every line is written
+	// before the next request of its connection, so a crash (OOM kill,
+	// SIGKILL) loses no audit record. A value such as 200ms takes one of
+	// the five syscalls of a small proxied request off the request path
+	// (issue 18) at the price of losing at most that much log on a crash.
 	FlushInterval *time.Duration `yaml:"flush_interval"`
 }
 
-// DefaultLogFlushInterval is log.flush_interval when it is not set.
-const DefaultLogFlushInterval = 200 * time.Millisecond
+// DefaultLogFlushInterval is log.flush_interval when it is not set: an
+// audit log loses nothing by default.
+const DefaultLogFlushInterval time.Duration = 0
 
 //go:embed default.yaml
 var defaultYAML []byte
