@@ -79,6 +79,9 @@ func TestPooledUpstreamNeverCrossesTenants(t *testing.T) {
 		if resp.StatusCode != 200 {
 			t.Fatalf("link %d: status %d", linkID, resp.StatusCode)
 		}
+		// The proxy parks the upstream connection just after the client
+		// has its last byte; give it that moment so reuse is observable.
+		time.Sleep(200 * time.Millisecond)
 		return string(body)
 	}
 	a1 := ask(alphaLinkID)
