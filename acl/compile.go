@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -29,6 +31,16 @@ type Policy struct {
 	// a memory dump does not hold plain SHA-256 of passwords.
 	salt [32]byte
 	now  func() time.Time
+
+	// Credential checks (auth.go): the decoy for unknown names, failures
+	// per caller, the slots of unrecognised callers, and a count of bcrypt
+	// runs for tests.
+	decoyOnce sync.Once
+	decoy     *user
+	decoyCost int // the dearest configured bcrypt cost; 0: no bcrypt users
+	callers   callerFailures
+	anonSlots chan struct{}
+	bcrypts   atomic.Int64
 }
 
 type tenant struct {
@@ -94,6 +106,7 @@ func Compile(cfg Config) (*Policy, error) {
 		defaultTenant: -1,
 		reportOnly:    cfg.ReportOnly,
 		now:           time.Now,
+		anonSlots:     make(chan struct{}, authSlotsPerTenant),
 	}
 	if _, err := rand.Read(p.salt[:]); err != nil {
 		return nil, fmt.Errorf("compile: salt: %w", err)
@@ -208,6 +221,9 @@ func (p *Policy) compileUser(uc UserConfig, tenant int32) (*user, error) {
 	u := &user{tenant: tenant, failures: map[[32]byte]time.Time{}}
 	if uc.BCrypt != "" {
 		u.hash = []byte(uc.BCrypt)
+		if cost, err := bcrypt.Cost(u.hash); err == nil {
+			p.decoyCost = max(p.decoyCost, cost)
+		}
 		return u, nil
 	}
 	b, err := os.ReadFile(uc.PasswordFile)
@@ -219,8 +235,9 @@ func (p *Policy) compileUser(uc UserConfig, tenant int32) (*user, error) {
 	if len(b) == 0 {
 		return nil, fmt.Errorf("%s: file is empty", uc.PasswordFile)
 	}
-	if _, err := bcrypt.Cost(b); err == nil {
+	if cost, err := bcrypt.Cost(b); err == nil {
 		u.hash = b
+		p.decoyCost = max(p.decoyCost, cost)
 		return u, nil
 	}
 	// A plain-text secret needs no slow hash: it never leaves the pod and
@@ -269,7 +286,7 @@ func compileInspection(c TLSInspectionConfig, region string) inspection {
 func mustPrefixes(list []string) []netip.Prefix {
 	out := make([]netip.Prefix, 0, len(list))
 	for _, s := range list {
-		if p, err := parsePrefix(s); err == nil {
+		if p, err := ParsePrefix(s); err == nil {
 			out = append(out, p)
 		}
 	}

@@ -2,12 +2,13 @@ package acl
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/egressd/egressd/internal/accesslog"
 )
 
 // maxLogLine bounds one access-log line; egressd's lines are far shorter,
@@ -16,21 +17,6 @@ const maxLogLine = 1 << 20
 
 // replayExamples is how many example targets each change group prints.
 const replayExamples = 3
-
-// logEntry is the subset of egressd's JSON access-log line Replay needs.
-type logEntry struct {
-	Tenant   string  `json:"tenant"`
-	LinkID   *uint32 `json:"link_id"`
-	Client   string  `json:"client"`
-	LB       string  `json:"lb"`
-	Method   string  `json:"method"`
-	Scheme   string  `json:"scheme"`
-	Host     string  `json:"host"`
-	Port     uint16  `json:"port"`
-	Path     string  `json:"path"`
-	Decision *string `json:"decision"`
-	Rule     string  `json:"rule"`
-}
 
 type changeKey struct {
 	toDenied bool
@@ -70,8 +56,8 @@ func Replay(p *Policy, log io.Reader, out io.Writer) error {
 		if len(line) == 0 || line[0] != '{' {
 			continue
 		}
-		var e logEntry
-		if err := json.Unmarshal(line, &e); err != nil || e.Decision == nil {
+		e, err := accesslog.Parse(line)
+		if err != nil || e.Decision == nil {
 			continue
 		}
 		st.entries++
@@ -83,7 +69,7 @@ func Replay(p *Policy, log io.Reader, out io.Writer) error {
 	return st.write(out)
 }
 
-func (st *replayStats) replayOne(p *Policy, e *logEntry) {
+func (st *replayStats) replayOne(p *Policy, e *accesslog.Entry) {
 	old := *e.Decision
 	switch {
 	case old == "auth_required" || e.Rule == RuleAuth:
@@ -94,7 +80,7 @@ func (st *replayStats) replayOne(p *Policy, e *logEntry) {
 		st.other++
 		return
 	}
-	t, ok := e.target()
+	t, ok := replayTarget(e)
 	if !ok {
 		st.unparsable++
 		return
@@ -103,7 +89,7 @@ func (st *replayStats) replayOne(p *Policy, e *logEntry) {
 		st.dialTime++
 		return
 	}
-	id := e.identity()
+	id := replayIdentity(e)
 	d := p.replayDecide(id, e.Tenant, t)
 	if d.Action == Allow && !d.WouldDeny && t.Addr.IsValid() {
 		if dd := p.CheckDial(d.Tenant, t.Addr, t.Port); dd.Action != Allow || dd.WouldDeny {
@@ -152,7 +138,7 @@ func (p *Policy) replayDecide(id Identity, logged string, t Target) Decision {
 	return p.evaluate(ti, t)
 }
 
-func (e *logEntry) identity() Identity {
+func replayIdentity(e *accesslog.Entry) Identity {
 	var id Identity
 	if e.LinkID != nil {
 		id.LinkID, id.HasLinkID = *e.LinkID, true
@@ -162,7 +148,7 @@ func (e *logEntry) identity() Identity {
 	return id
 }
 
-func (e *logEntry) target() (Target, bool) {
+func replayTarget(e *accesslog.Entry) (Target, bool) {
 	host, addr, err := ParseHost(e.Host)
 	if err != nil {
 		return Target{}, false

@@ -265,7 +265,7 @@ type parsedPrefix struct {
 func (v *validator) prefixList(path string, list []string) []parsedPrefix {
 	out := make([]parsedPrefix, len(list))
 	for i, s := range list {
-		p, err := parsePrefix(s)
+		p, err := ParsePrefix(s)
 		if err != nil {
 			v.addf(fmt.Sprintf("%s[%d]", path, i), "%q: %v", s, err)
 			out[i].err = true
@@ -284,35 +284,6 @@ func (v *validator) prefixes(path string, list []string) []netip.Prefix {
 		}
 	}
 	return out
-}
-
-// parsePrefix accepts "10.0.0.0/8", "2001:db8::/32" and bare addresses
-// (a host route). It rejects host bits and IPv4-mapped IPv6 so that what
-// the operator wrote is exactly what matches.
-func parsePrefix(s string) (netip.Prefix, error) {
-	var p netip.Prefix
-	if strings.Contains(s, "/") {
-		var err error
-		if p, err = netip.ParsePrefix(s); err != nil {
-			return netip.Prefix{}, errors.New(`not a CIDR; use "10.0.0.0/8" or "2001:db8::/32"`)
-		}
-	} else {
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			return netip.Prefix{}, errors.New(`not a CIDR; use "10.0.0.0/8" or "2001:db8::/32"`)
-		}
-		p = netip.PrefixFrom(a, a.BitLen())
-	}
-	if p.Addr().Zone() != "" {
-		return netip.Prefix{}, errors.New("zones are not allowed")
-	}
-	if p.Addr().Is4In6() {
-		return netip.Prefix{}, errors.New("IPv4-mapped IPv6; write the IPv4 form")
-	}
-	if p.Masked() != p {
-		return netip.Prefix{}, fmt.Errorf("host bits set; use %q", p.Masked())
-	}
-	return p, nil
 }
 
 type portRange struct{ lo, hi uint16 }

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/egressd/egressd/acl"
 )
 
@@ -26,14 +28,14 @@ func (c *clientConn) forward(e *entry) bool {
 	s, r := c.s, &c.req
 	hasBody := r.chunked || r.contentLength > 0
 	keep := !r.wantsClose
-	key := poolKey{tls: r.target.Scheme == "https", host: r.target.Host, port: r.target.Port}
+	key := poolKey{tenant: e.dec.Tenant, tls: r.target.Scheme == "https", host: r.target.Host, port: r.target.Port}
 	check := dialCheck(c.pol, e)
 
 	var up *upConn
 	var err error
 	for attempt := 0; ; attempt++ {
 		var reused bool
-		up, reused, err = c.takeUpstream(key, r.target, check)
+		up, reused, err = c.ups.take(key, r.target, check)
 		if err != nil {
 			c.failRequest(e, err, keep && !hasBody)
 			return keep && !hasBody
@@ -54,14 +56,14 @@ func (c *clientConn) forward(e *entry) bool {
 		var re *relayError
 		switch {
 		case errors.Is(err, errClientAborted):
-			e.errText = "client_aborted" // nobody left to answer
+			e.outcome = outcomeClientAborted // nobody left to answer
 		case e.status != 0:
 			// The status line is out; a close is the only signal left. Say
 			// whose side broke, so a client leaving is not an upstream error.
 			if errors.As(err, &re) && !re.srcSide {
-				e.errText = "client_gone"
+				e.outcome = outcomeClientGone
 			} else {
-				e.errText = "upstream_body"
+				e.outcome = outcomeUpstreamBody
 			}
 		default:
 			c.failRequest(e, err, false)
@@ -101,7 +103,7 @@ func (s *Server) dialUpstream(key poolKey, t acl.Target, check func(netip.Addr) 
 		cancel()
 		if err != nil {
 			conn.Close()
-			return nil, &DialError{Step: "tls", Host: t.Host, Err: err}
+			return nil, &DialError{Step: DialStepTLS, Host: t.Host, Err: err}
 		}
 		conn = tc
 	}
@@ -110,10 +112,11 @@ func (s *Server) dialUpstream(key poolKey, t acl.Target, check func(netip.Addr) 
 
 // failRequest answers a request that never got an upstream response.
 func (c *clientConn) failRequest(e *entry, err error, keep bool) {
-	status, reason := statusFor(err)
-	e.status, e.errText = status, reason
+	status, o := statusFor(err)
+	e.status, e.outcome = status, o
+	reason := o.String()
 	var de *DialError
-	if errors.As(err, &de) && de.Step == "ssrf" {
+	if errors.As(err, &de) && de.Step == DialStepSSRF {
 		tenant := e.dec.Tenant
 		e.dec = de.Decision
 		if e.dec.Tenant == "" {
@@ -122,7 +125,11 @@ func (c *clientConn) failRequest(e *entry, err error, keep bool) {
 		writeStatus(c.bw, status, reason, denyDetail(e.dec, e.target), e.reqID, !keep, "X-Proxy-Deny-Reason", "ssrf")
 		return
 	}
-	writeStatus(c.bw, status, reason, err.Error(), e.reqID, !keep)
+	// The error names resolvers, resolved addresses and dial failures:
+	// the event log keeps it, the client gets the outcome's fixed sentence.
+	c.s.log.Info("request failed", zap.String(fieldRequestID, e.reqID), zap.String(fieldTenant, e.dec.Tenant),
+		zap.String(fieldHost, e.target.Host), zap.String(fieldError, reason), zap.NamedError("detail", err))
+	writeStatus(c.bw, status, reason, o.say(), e.reqID, !keep)
 }
 
 // sendRequest writes the request to up, relays the response, and parks up
@@ -130,6 +137,9 @@ func (c *clientConn) failRequest(e *entry, err error, keep bool) {
 func (c *clientConn) sendRequest(up *upConn, e *entry) error {
 	s, r := c.s, &c.req
 	hasBody := r.chunked || r.contentLength > 0
+	if usesConnAuth(&r.h, "Authorization") {
+		up.connAuth = true
+	}
 	writeRequestHead(up.bw, r, s.cfg.Via)
 	if err := up.bw.Flush(); err != nil {
 		return errStaleConn
@@ -240,6 +250,9 @@ func (c *clientConn) relayResponse(up *upConn, e *entry, status int, reusable bo
 			})
 		}
 	}
+	if usesConnAuth(rh, "WWW-Authenticate") {
+		up.connAuth = true // the handshake that follows must stay on this connection
+	}
 	if status == 101 && r.upgrade == nil {
 		return errUpstreamProtocol
 	}
@@ -289,7 +302,7 @@ func (c *clientConn) relayResponse(up *upConn, e *entry, status int, reusable bo
 		return err
 	}
 	if reusable && !upClose && f != bodyClose && !chunkedAndLength {
-		c.putUpstream(up)
+		c.ups.put(up)
 	} else {
 		up.conn.Close()
 	}
