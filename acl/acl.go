@@ -17,9 +17,11 @@
 //
 // Otherwise the request is denied with ReasonNoTenant and rule "no-tenant".
 // Credentials never move a caller between tenants: when the network
-// identifies tenant A and the credentials name a user of tenant B the
-// request is denied with ReasonAuth. A tenant with require_auth answers
-// missing or wrong credentials with AuthRequired (407).
+// identifies tenant A and the credentials name a user of tenant B, they are
+// treated exactly as a name nobody configured (same answer, same bcrypt
+// work), so tenant A cannot learn which names tenant B has. A tenant with
+// require_auth, or with users, answers missing or wrong credentials with
+// AuthRequired (407); a tenant without users ignores credentials.
 //
 // # Rules
 //
@@ -137,4 +139,8 @@ type Decision struct {
 	// WouldDeny is set in report-only mode: the policy denied but Action is
 	// Allow so traffic passes; the proxy logs decision "would_deny".
 	WouldDeny bool
+	// User is the proxy user whose password verified, "" otherwise. Only
+	// this name may be logged: a name a client merely sent (ignored by a
+	// tenant without users, or rejected) proves nothing about who called.
+	User string
 }

@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -29,6 +31,16 @@ type Policy struct {
 	// a memory dump does not hold plain SHA-256 of passwords.
 	salt [32]byte
 	now  func() time.Time
+
+	// Credential checks (auth.go): the decoy for unknown names, failures
+	// per caller, the slots of unrecognised callers, and a count of bcrypt
+	// runs for tests.
+	decoyOnce sync.Once
+	decoy     *user
+	decoyCost int // the dearest configured bcrypt cost; 0: no bcrypt users
+	callers   callerFailures
+	anonSlots chan struct{}
+	bcrypts   atomic.Int64
 }
 
 type tenant struct {
@@ -66,10 +78,13 @@ type rule struct {
 }
 
 type inspection struct {
-	bump     bool
-	bumpSet  *domainIndex // nil: bump every host not spliced
-	splice   *domainIndex
-	sniCheck SNIMode
+	bump    bool
+	bumpSet *domainIndex // nil: bump every host not spliced
+	splice  *domainIndex
+	// builtinSplice is neverInspect for this tenant's region; an explicit
+	// (non-"*") bump entry overrides it.
+	builtinSplice *domainIndex
+	sniCheck      SNIMode
 }
 
 // authSlotsPerTenant is how many bcrypt verifications (~50 ms each) one
@@ -91,6 +106,7 @@ func Compile(cfg Config) (*Policy, error) {
 		defaultTenant: -1,
 		reportOnly:    cfg.ReportOnly,
 		now:           time.Now,
+		anonSlots:     make(chan struct{}, authSlotsPerTenant),
 	}
 	if _, err := rand.Read(p.salt[:]); err != nil {
 		return nil, fmt.Errorf("compile: salt: %w", err)
@@ -124,7 +140,7 @@ func (p *Policy) compileTenant(cfg Config, i int, tc TenantConfig) (*tenant, err
 		defaultAllow: tc.Default == "allow",
 		reportOnly:   tc.ReportOnly,
 		limits:       compileLimits(tc.Limits),
-		inspect:      compileInspection(tc.TLSInspection),
+		inspect:      compileInspection(tc.TLSInspection, tc.Region),
 		domains:      newDomainIndex(),
 		cidrs:        newPrefixTable(),
 		authSlots:    make(chan struct{}, authSlotsPerTenant),
@@ -146,6 +162,12 @@ func (p *Policy) compileTenant(cfg Config, i int, tc TenantConfig) (*tenant, err
 		p.users[uc.Name] = u
 	}
 	for j, rc := range tc.Rules {
+		if strings.HasPrefix(rc.Ruleset, BuiltinPrefix) {
+			for _, br := range builtinRules(rc.Ruleset, tc.Cloud, tc.Region) {
+				t.addRule(br, br.Name)
+			}
+			continue
+		}
 		if rc.Ruleset != "" {
 			for k, sr := range cfg.Rulesets[rc.Ruleset] {
 				t.addRule(sr, fmt.Sprintf("rulesets.%s[%d]", rc.Ruleset, k))
@@ -199,6 +221,9 @@ func (p *Policy) compileUser(uc UserConfig, tenant int32) (*user, error) {
 	u := &user{tenant: tenant, failures: map[[32]byte]time.Time{}}
 	if uc.BCrypt != "" {
 		u.hash = []byte(uc.BCrypt)
+		if cost, err := bcrypt.Cost(u.hash); err == nil {
+			p.decoyCost = max(p.decoyCost, cost)
+		}
 		return u, nil
 	}
 	b, err := os.ReadFile(uc.PasswordFile)
@@ -210,8 +235,9 @@ func (p *Policy) compileUser(uc UserConfig, tenant int32) (*user, error) {
 	if len(b) == 0 {
 		return nil, fmt.Errorf("%s: file is empty", uc.PasswordFile)
 	}
-	if _, err := bcrypt.Cost(b); err == nil {
+	if cost, err := bcrypt.Cost(b); err == nil {
 		u.hash = b
+		p.decoyCost = max(p.decoyCost, cost)
 		return u, nil
 	}
 	// A plain-text secret needs no slow hash: it never leaves the pod and
@@ -229,7 +255,7 @@ func compileLimits(l LimitsConfig) Limits {
 	return out
 }
 
-func compileInspection(c TLSInspectionConfig) inspection {
+func compileInspection(c TLSInspectionConfig, region string) inspection {
 	in := inspection{bump: c.Mode == "bump"}
 	switch c.SNICheck {
 	case "report":
@@ -250,6 +276,9 @@ func compileInspection(c TLSInspectionConfig) inspection {
 	}
 	in.bumpSet = build(c.Bump)
 	in.splice = build(c.Splice)
+	if in.bump {
+		in.builtinSplice = build(neverInspectFor(region))
+	}
 	return in
 }
 
@@ -257,7 +286,7 @@ func compileInspection(c TLSInspectionConfig) inspection {
 func mustPrefixes(list []string) []netip.Prefix {
 	out := make([]netip.Prefix, 0, len(list))
 	for _, s := range list {
-		if p, err := parsePrefix(s); err == nil {
+		if p, err := ParsePrefix(s); err == nil {
 			out = append(out, p)
 		}
 	}
@@ -286,7 +315,9 @@ func (p *Policy) Limits(tenant string) Limits {
 // Inspection says whether a tunnel from tenant to host (in ParseHost form)
 // is decrypted, and how strictly its SNI is checked. Splice wins over bump
 // so pinned clients can always be exempted; with mode bump and no bump
-// list every other host is inspected. Unknown tenants are never bumped.
+// list every other host is inspected, except the built-in never-inspect
+// list (NeverInspect), which only a bump entry naming the host with a
+// pattern other than "*" overrides. Unknown tenants are never bumped.
 func (p *Policy) Inspection(tenant, host string) Inspection {
 	t := p.tenant(tenant)
 	if t == nil {
@@ -301,8 +332,16 @@ func (p *Policy) Inspection(tenant, host string) Inspection {
 	if !isIP && t.inspect.splice != nil && t.inspect.splice.contains(host) {
 		return in
 	}
+	if isIP {
+		in.Bump = t.inspect.bumpSet == nil
+		return in
+	}
+	explicit := t.inspect.bumpSet != nil && t.inspect.bumpSet.containsNamed(host)
+	if !explicit && t.inspect.builtinSplice != nil && t.inspect.builtinSplice.contains(host) {
+		return in
+	}
 	if t.inspect.bumpSet != nil {
-		in.Bump = !isIP && t.inspect.bumpSet.contains(host)
+		in.Bump = t.inspect.bumpSet.contains(host)
 		return in
 	}
 	in.Bump = true

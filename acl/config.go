@@ -64,6 +64,13 @@ type TenantConfig struct {
 	Limits LimitsConfig `yaml:"limits"`
 	// TLSInspection controls whether CONNECT tunnels are decrypted.
 	TLSInspection TLSInspectionConfig `yaml:"tls_inspection"`
+	// Region is the Azure region of the tenant's cluster ("westeurope"),
+	// spliced into built-in rulesets that name regional endpoints such as
+	// "*.hcp.<region>.azmk8s.io". Default "": such built-ins are refused.
+	Region string `yaml:"region"`
+	// Cloud picks the built-in rulesets' variant: "public" (default),
+	// "china" (operated by 21Vianet) or "usgov".
+	Cloud string `yaml:"cloud"`
 }
 
 // UserConfig is one Basic-auth user. Exactly one of BCrypt and PasswordFile is set.
@@ -107,6 +114,7 @@ type RuleConfig struct {
 	// e.g. "tenants[0].rules[3]" or "rulesets.aks[1]".
 	Name string `yaml:"name"`
 	// Ruleset splices the named ruleset here; no other field may be set.
+	// "builtin/NAME" names one egressd ships (see `egressd rulesets`).
 	Ruleset string `yaml:"ruleset"`
 	// Action is "allow" (the default) or "deny".
 	Action string `yaml:"action"`

@@ -51,21 +51,27 @@ func (p *Policy) recognize(id Identity, cred Credentials) (int32, via) {
 // Decide does not allocate unless bcrypt has to run.
 func (p *Policy) Decide(id Identity, cred Credentials, t Target) Decision {
 	ti, _ := p.recognize(id, cred)
-	if d, done := p.authenticate(ti, cred); done {
+	d, done := p.authenticate(ti, cred, callerOf(id))
+	if done {
 		return d
 	}
-	return p.evaluate(ti, t)
+	user := d.User
+	d = p.evaluate(ti, t)
+	d.User = user
+	return d
 }
 
 // authenticate returns a final Decision when recognition or credentials
-// end the request. Auth failures are enforced even in report-only mode:
+// end the request; otherwise a Decision carrying only the verified User. Auth failures are enforced even in report-only mode:
 // report-only exists to roll out destination rules, and an unauthenticated
 // caller passing would hand the proxy to anyone who can reach it.
-func (p *Policy) authenticate(ti int32, cred Credentials) (Decision, bool) {
+func (p *Policy) authenticate(ti int32, cred Credentials, caller callerKey) (Decision, bool) {
 	if ti < 0 {
 		if cred.Present {
 			// Credentials for no known user: answer like a wrong password,
-			// so 403 vs 407 does not reveal which user names exist.
+			// after the same work, so neither the status nor the time
+			// reveals which user names exist.
+			p.failDecoy(cred, p.anonSlots, caller)
 			return Decision{Action: AuthRequired, Reason: ReasonAuth, Rule: RuleAuth}, true
 		}
 		// Not softened by global report_only: letting unknown callers out
@@ -81,19 +87,24 @@ func (p *Policy) authenticate(ti int32, cred Credentials) (Decision, bool) {
 		return Decision{}, false
 	}
 	u, known := p.users[cred.User]
+	if known && u.tenant != ti {
+		// The network said tenant A, the credentials name B's user.
+		// Credentials never move a caller between tenants, and B's user is
+		// answered exactly as a name nobody configured: a different answer
+		// would tell tenant A which names tenant B has.
+		known = false
+	}
 	switch {
-	case known && u.tenant != ti:
-		// The network said tenant A, the credentials name B's user:
-		// credentials never move a caller between tenants.
-		return Decision{Action: Deny, Reason: ReasonAuth, Tenant: t.name, Rule: RuleAuth}, true
 	case known:
-		if !p.verify(u, cred.Password) {
+		if !p.verify(u, cred.Password, cred.Password, t.authSlots, caller) {
 			return authRequired, true
 		}
+		return Decision{User: cred.User}, false
 	case t.hasUsers:
 		// Unknown user for a tenant that has users: wrong credentials are
 		// never silently ignored. Tenants without users ignore them, since
 		// clients often carry credentials from an old proxy URL.
+		p.failDecoy(cred, t.authSlots, caller)
 		return authRequired, true
 	}
 	return Decision{}, false

@@ -136,7 +136,7 @@ func referenceDestMatch(rc RuleConfig, t Target) bool {
 	}
 	if t.Addr.IsValid() {
 		for _, c := range rc.CIDRs {
-			if p, err := parsePrefix(c); err == nil && p.Contains(t.Addr.Unmap()) {
+			if p, err := ParsePrefix(c); err == nil && p.Contains(t.Addr.Unmap()) {
 				return true
 			}
 		}

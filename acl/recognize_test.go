@@ -63,7 +63,11 @@ tenants:
 		{name: "credentials recognise without network identity", id: source("192.0.2.9:1"), cred: Credentials{User: "alice", Password: "pw", Present: true}, wantTenant: "userland", wantRule: "default", wantAct: Allow},
 		{name: "credentials beat source range", id: source("10.9.9.9:1"), cred: Credentials{User: "alice", Password: "pw", Present: true}, wantTenant: "userland", wantRule: "default", wantAct: Allow},
 		{name: "credentials with unknown link id", id: linkID(4242, "10.0.0.4:1"), cred: Credentials{User: "alice", Password: "pw", Present: true}, wantTenant: "userland", wantRule: "default", wantAct: Allow},
-		{name: "link id tenant with other tenant's user", id: linkID(1001, "10.0.0.4:1"), cred: Credentials{User: "alice", Password: "pw", Present: true}, wantTenant: "unscoped", wantRule: "auth", wantAct: Deny},
+		// Another tenant's user is answered as an unknown name: a tenant
+		// without users ignores it (the caller stays the LinkID's tenant),
+		// so the answer does not reveal that the name exists elsewhere.
+		{name: "link id tenant with other tenant's user is not switched and learns nothing", id: linkID(1001, "10.0.0.4:1"), cred: Credentials{User: "alice", Password: "pw", Present: true}, wantTenant: "unscoped", wantRule: "default", wantAct: Allow},
+		{name: "link id tenant with an unknown user gets the same answer", id: linkID(1001, "10.0.0.4:1"), cred: Credentials{User: "nobody", Password: "pw", Present: true}, wantTenant: "unscoped", wantRule: "default", wantAct: Allow},
 		{name: "unknown user without tenant", id: source("192.0.2.9:1"), cred: Credentials{User: "mallory", Password: "x", Present: true}, wantRule: "auth", wantAct: AuthRequired},
 		{name: "unknown user ignored by tenant without users", id: source("10.9.9.9:1"), cred: Credentials{User: "mallory", Password: "x", Present: true}, wantTenant: "narrow", wantRule: "default", wantAct: Allow},
 	}

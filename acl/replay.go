@@ -2,13 +2,14 @@ package acl
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/egressd/egressd/internal/accesslog"
 )
 
 // maxLogLine bounds one access-log line; egressd's lines are far shorter,
@@ -17,21 +18,6 @@ const maxLogLine = 1 << 20
 
 // replayExamples is how many example targets each change group prints.
 const replayExamples = 3
-
-// logEntry is the subset of egressd's JSON access-log line Replay needs.
-type logEntry struct {
-	Tenant   string  `json:"tenant"`
-	LinkID   *uint32 `json:"link_id"`
-	Client   string  `json:"client"`
-	LB       string  `json:"lb"`
-	Method   string  `json:"method"`
-	Scheme   string  `json:"scheme"`
-	Host     string  `json:"host"`
-	Port     uint16  `json:"port"`
-	Path     string  `json:"path"`
-	Decision *string `json:"decision"`
-	Rule     string  `json:"rule"`
-}
 
 type changeKey struct {
 	toDenied bool
@@ -81,10 +67,11 @@ func Replay(p *Policy, log io.Reader, out io.Writer) (changed int, err error) {
 	sc.Buffer(make([]byte, 0, 64*1024), maxLogLine)
 	for n := 1; sc.Scan(); n++ {
 		line := sc.Bytes()
-		var e logEntry
+		var e accesslog.Entry
 		switch {
 		case len(line) > 0 && line[0] == '{':
-			if err := json.Unmarshal(line, &e); err != nil || e.Decision == nil {
+			var err error
+			if e, err = accesslog.Parse(line); err != nil || e.Decision == nil {
 				st.notAccess++
 				continue
 			}
@@ -106,7 +93,7 @@ func Replay(p *Policy, log io.Reader, out io.Writer) (changed int, err error) {
 	return st.changed, st.write(out)
 }
 
-func (st *replayStats) replayOne(p *Policy, e *logEntry) {
+func (st *replayStats) replayOne(p *Policy, e *accesslog.Entry) {
 	old := *e.Decision
 	switch {
 	case old == "auth_required" || e.Rule == RuleAuth:
@@ -117,7 +104,7 @@ func (st *replayStats) replayOne(p *Policy, e *logEntry) {
 		st.other++
 		return
 	}
-	t, ok := e.target()
+	t, ok := replayTarget(e)
 	if !ok {
 		st.unparsable++
 		return
@@ -126,7 +113,7 @@ func (st *replayStats) replayOne(p *Policy, e *logEntry) {
 		st.dialTime++
 		return
 	}
-	id := e.identity()
+	id := replayIdentity(e)
 	d := p.replayDecide(id, e.Tenant, t)
 	if d.Action == Allow && !d.WouldDeny && t.Addr.IsValid() {
 		if dd := p.CheckDial(d.Tenant, t.Addr, t.Port); dd.Action != Allow || dd.WouldDeny {
@@ -175,7 +162,7 @@ func (p *Policy) replayDecide(id Identity, logged string, t Target) Decision {
 	return p.evaluate(ti, t)
 }
 
-func (e *logEntry) identity() Identity {
+func replayIdentity(e *accesslog.Entry) Identity {
 	var id Identity
 	if e.LinkID != nil {
 		id.LinkID, id.HasLinkID = *e.LinkID, true
@@ -185,7 +172,7 @@ func (e *logEntry) identity() Identity {
 	return id
 }
 
-func (e *logEntry) target() (Target, bool) {
+func replayTarget(e *accesslog.Entry) (Target, bool) {
 	host, addr, err := ParseHost(e.Host)
 	if err != nil {
 		return Target{}, false

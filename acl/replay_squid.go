@@ -4,6 +4,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/egressd/egressd/internal/accesslog"
 )
 
 // looksSquid reports a line shaped like Squid's native access.log:
@@ -26,9 +28,9 @@ func looksSquid(line []byte) bool {
 // parseSquidExtended reads egressd's squid_extended line: Squid's ten
 // fields, then key=value fields. ok is false for a native Squid line
 // (no tenant= field), which names no tenant to replay as.
-func parseSquidExtended(line string) (logEntry, bool) {
+func parseSquidExtended(line string) (accesslog.Entry, bool) {
 	f := strings.Fields(line)
-	var e logEntry
+	var e accesslog.Entry
 	kv := map[string]string{}
 	for _, x := range f[10:] {
 		if k, v, ok := strings.Cut(x, "="); ok {

@@ -118,6 +118,12 @@ func (c *Config) Validate() error {
 			v.addf(tp+".default", "%q: must be \"deny\" or \"allow\"", t.Default)
 		}
 
+		if err := checkRegion(t.Region); err != nil {
+			v.addf(tp+".region", "%q: %v", t.Region, err)
+		}
+		if err := checkCloud(t.Cloud); err != nil {
+			v.addf(tp+".cloud", "%v", err)
+		}
 		v.limits(tp+".limits", t.Limits)
 		v.inspection(tp+".tls_inspection", t.TLSInspection)
 
@@ -127,7 +133,11 @@ func (c *Config) Validate() error {
 				if r.Name != "" || r.Action != "" || len(r.Domains)+len(r.CIDRs)+len(r.Ports)+len(r.Methods)+len(r.Schemes)+len(r.Paths) > 0 {
 					v.addf(rp, "ruleset %q: a ruleset reference cannot have other fields", r.Ruleset)
 				}
-				if _, ok := c.Rulesets[r.Ruleset]; !ok {
+				if strings.HasPrefix(r.Ruleset, BuiltinPrefix) {
+					if err := checkBuiltinRef(r.Ruleset, t.Cloud, t.Region); err != nil {
+						v.addf(rp+".ruleset", "%v", err)
+					}
+				} else if _, ok := c.Rulesets[r.Ruleset]; !ok {
 					v.addf(rp+".ruleset", "%q: no such ruleset", r.Ruleset)
 				}
 				continue
@@ -138,7 +148,9 @@ func (c *Config) Validate() error {
 
 	for _, name := range sortedKeys(c.Rulesets) {
 		sp := "rulesets." + name
-		if err := checkName(name); err != nil {
+		if strings.HasPrefix(name, BuiltinPrefix) {
+			v.addf(sp, "%q: the %q prefix is reserved for built-in rulesets", name, BuiltinPrefix)
+		} else if err := checkName(name); err != nil {
 			v.addf(sp, "%q: %v", name, err)
 		}
 		for j, r := range c.Rulesets[name] {
@@ -253,7 +265,7 @@ type parsedPrefix struct {
 func (v *validator) prefixList(path string, list []string) []parsedPrefix {
 	out := make([]parsedPrefix, len(list))
 	for i, s := range list {
-		p, err := parsePrefix(s)
+		p, err := ParsePrefix(s)
 		if err != nil {
 			v.addf(fmt.Sprintf("%s[%d]", path, i), "%q: %v", s, err)
 			out[i].err = true
@@ -272,35 +284,6 @@ func (v *validator) prefixes(path string, list []string) []netip.Prefix {
 		}
 	}
 	return out
-}
-
-// parsePrefix accepts "10.0.0.0/8", "2001:db8::/32" and bare addresses
-// (a host route). It rejects host bits and IPv4-mapped IPv6 so that what
-// the operator wrote is exactly what matches.
-func parsePrefix(s string) (netip.Prefix, error) {
-	var p netip.Prefix
-	if strings.Contains(s, "/") {
-		var err error
-		if p, err = netip.ParsePrefix(s); err != nil {
-			return netip.Prefix{}, errors.New(`not a CIDR; use "10.0.0.0/8" or "2001:db8::/32"`)
-		}
-	} else {
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			return netip.Prefix{}, errors.New(`not a CIDR; use "10.0.0.0/8" or "2001:db8::/32"`)
-		}
-		p = netip.PrefixFrom(a, a.BitLen())
-	}
-	if p.Addr().Zone() != "" {
-		return netip.Prefix{}, errors.New("zones are not allowed")
-	}
-	if p.Addr().Is4In6() {
-		return netip.Prefix{}, errors.New("IPv4-mapped IPv6; write the IPv4 form")
-	}
-	if p.Masked() != p {
-		return netip.Prefix{}, fmt.Errorf("host bits set; use %q", p.Masked())
-	}
-	return p, nil
 }
 
 type portRange struct{ lo, hi uint16 }

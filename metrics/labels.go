@@ -212,10 +212,17 @@ const (
 	HeaderUntrusted
 	// HeaderTimeout: no complete header within the read-header timeout.
 	HeaderTimeout
+	// HeaderNone: proxy_protocol is off, or optional and no header was
+	// sent. Not counted: it is the absence of a header, not an outcome of
+	// reading one.
+	HeaderNone
 	numHeaderResults
 )
 
-var headerResultNames = [numHeaderResults]string{"ok", "local", "missing", "malformed", "untrusted", "timeout"}
+// numCountedHeaders is the number of results with a counter.
+const numCountedHeaders = HeaderNone
+
+var headerResultNames = [numHeaderResults]string{"ok", "local", "missing", "malformed", "untrusted", "timeout", "none"}
 
 func (r HeaderResult) String() string {
 	if r >= numHeaderResults {

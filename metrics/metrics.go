@@ -97,7 +97,7 @@ type Metrics struct {
 	dnsDuration  prometheus.Histogram
 	dialErrors   [numDialFailures]prometheus.Counter
 
-	proxyHeaders [numHeaderResults]prometheus.Counter
+	proxyHeaders [numCountedHeaders]prometheus.Counter
 
 	limitRejections *prometheus.CounterVec
 	authFailures    *prometheus.CounterVec

@@ -219,12 +219,13 @@ func (m *Metrics) DialFailed(f DialFailure) {
 	m.dialErrors[f].Inc()
 }
 
-// ProxyHeader counts the outcome of reading a connection's PROXY header.
+// ProxyHeader counts the outcome of reading a connection's PROXY header;
+// HeaderNone counts nothing.
 func (m *Metrics) ProxyHeader(r HeaderResult) {
-	if m == nil {
+	if m == nil || r == HeaderNone {
 		return
 	}
-	if r >= numHeaderResults {
+	if r >= numCountedHeaders {
 		r = HeaderMalformed
 	}
 	m.proxyHeaders[r].Inc()

@@ -462,3 +462,24 @@ func TestSetTenantsConcurrentWithRecording(t *testing.T) {
 	// The last SetTenants dropped gamma; no gamma series may survive it.
 	assertTenantLabels(t, reg, "alpha", "beta", unknownTenant)
 }
+
+// TestHeaderNoneCountsNothing: with proxy_protocol off or optional, a
+// connection without a header is not a header outcome, so it neither adds
+// a "none" series nor bumps another result's counter.
+func TestHeaderNoneCountsNothing(t *testing.T) {
+	m, reg := newTestMetrics(t)
+	m.ProxyHeader(HeaderNone)
+	m.ProxyHeader(HeaderOK)
+	if n, err := testutil.GatherAndCount(reg, "egressd_proxy_protocol_headers_total"); err != nil || n != int(numCountedHeaders) {
+		t.Errorf("%d header series, want %d (no \"none\")", n, numCountedHeaders)
+	}
+	for r := range numCountedHeaders {
+		want := 0.0
+		if r == HeaderOK {
+			want = 1
+		}
+		if got := testutil.ToFloat64(m.proxyHeaders[r]); got != want {
+			t.Errorf("%s = %v, want %v", r, got, want)
+		}
+	}
+}

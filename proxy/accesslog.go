@@ -11,33 +11,36 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/egressd/egressd/acl"
+	"github.com/egressd/egressd/internal/accesslog"
 )
 
-// Access log field names, in one place so the SIEM contract, `egressd
-// replay` and the tests agree.
+// Access log field names: the schema lives in internal/accesslog, shared
+// with the reader behind `egressd replay`; these short names are for the
+// proxy's own log calls.
 const (
-	fieldRequestID  = "request_id"
-	fieldTenant     = "tenant"
-	fieldLinkID     = "link_id"
-	fieldClient     = "client"
-	fieldLB         = "lb"
-	fieldKind       = "kind"
-	fieldMethod     = "method"
-	fieldScheme     = "scheme"
-	fieldHost       = "host"
-	fieldPort       = "port"
-	fieldPath       = "path"
-	fieldURL        = "url"
-	fieldDecision   = "decision"
-	fieldRule       = "rule"
-	fieldReason     = "reason"
-	fieldStatus     = "status"
-	fieldBytesUp    = "bytes_up"
-	fieldBytesDown  = "bytes_down"
-	fieldDurationMS = "duration_ms"
-	fieldUpstream   = "upstream"
-	fieldError      = "error"
-	fieldUser       = "user"
+	fieldRequestID  = accesslog.FieldRequestID
+	fieldTenant     = accesslog.FieldTenant
+	fieldLinkID     = accesslog.FieldLinkID
+	fieldClient     = accesslog.FieldClient
+	fieldLB         = accesslog.FieldLB
+	fieldKind       = accesslog.FieldKind
+	fieldMethod     = accesslog.FieldMethod
+	fieldScheme     = accesslog.FieldScheme
+	fieldHost       = accesslog.FieldHost
+	fieldPort       = accesslog.FieldPort
+	fieldPath       = accesslog.FieldPath
+	fieldURL        = accesslog.FieldURL
+	fieldDecision   = accesslog.FieldDecision
+	fieldRule       = accesslog.FieldRule
+	fieldReason     = accesslog.FieldReason
+	fieldStatus     = accesslog.FieldStatus
+	fieldBytesUp    = accesslog.FieldBytesUp
+	fieldBytesDown  = accesslog.FieldBytesDown
+	fieldDurationMS = accesslog.FieldDurationMS
+	fieldUpstream   = accesslog.FieldUpstream
+	fieldError      = accesslog.FieldError
+	fieldUser       = accesslog.FieldUser
+	fieldSNI        = accesslog.FieldSNI
 	// fieldPeer is the socket address of a connection refused before any
 	// identity existed (event log only).
 	fieldPeer = "peer"
@@ -49,7 +52,7 @@ type entry struct {
 	start    time.Time
 	reqID    string
 	id       acl.Identity
-	kind     string // "http" or "connect"
+	kind     entryKind
 	method   string
 	target   acl.Target
 	url      string
@@ -57,18 +60,19 @@ type entry struct {
 	status   int
 	up, down int64
 	upstream netip.AddrPort
-	errText  string // short machine reason: "dns", "connect", "timeout", "smuggling", ...
+	outcome  outcome // why it ended other than as decided; its String is the error field
 	user     string
 	// headDown is the response head bytes sent to the client (the body is
 	// in down), so the Squid line counts bytes as Squid does.
 	headDown int64
 	mime     string // the response's Content-Type, for the Squid line
+	sni      string // the ClientHello's server name in a tunnel, when it sent one
 }
 
 // decisionLabel is the decision as logged and counted.
 func (e *entry) decisionLabel() string {
 	switch {
-	case e.errText == "limit":
+	case outcomes[e.outcome].class == classLimit:
 		// The policy allowed it and the tenant's budget refused it; the
 		// metrics count it as decision="deny", reason="limit".
 		return "limited"
@@ -88,7 +92,7 @@ func (e *entry) decisionLabel() string {
 // reasonLabel is the policy's reason, or the proxy's when the proxy
 // refused what the policy allowed.
 func (e *entry) reasonLabel() string {
-	if e.errText == "limit" {
+	if outcomes[e.outcome].class == classLimit {
 		return "limit"
 	}
 	return e.dec.Reason.String()
@@ -127,7 +131,7 @@ func (j jsonAccess) write(e *entry) {
 	fields = append(fields,
 		zap.String(fieldClient, addrPortString(e.id.Client)),
 		zap.String(fieldLB, addrPortString(e.id.LB)),
-		zap.String(fieldKind, e.kind),
+		zap.String(fieldKind, e.kind.String()),
 		zap.String(fieldMethod, e.method),
 		zap.String(fieldScheme, e.target.Scheme),
 		zap.String(fieldHost, e.target.Host),
@@ -148,11 +152,14 @@ func (j jsonAccess) write(e *entry) {
 		zap.Int64(fieldBytesDown, e.down),
 		zap.Float64(fieldDurationMS, float64(time.Since(e.start).Microseconds())/1000),
 	)
+	if e.sni != "" {
+		fields = append(fields, zap.String(fieldSNI, e.sni))
+	}
 	if e.upstream.IsValid() {
 		fields = append(fields, zap.String(fieldUpstream, e.upstream.String()))
 	}
-	if e.errText != "" {
-		fields = append(fields, zap.String(fieldError, e.errText))
+	if e.outcome != outcomeNone {
+		fields = append(fields, zap.String(fieldError, e.outcome.String()))
 	}
 	if e.user != "" {
 		fields = append(fields, zap.String(fieldUser, e.user))
@@ -266,17 +273,24 @@ func appendSquidField(b []byte, s string, pct bool) []byte {
 	return b
 }
 
+// squidCode is the Squid result code: TCP_DENIED for anything the policy
+// or the proxy refused, otherwise the kind's code, _ABORTED when the
+// exchange was cut short.
 func squidCode(e *entry) string {
-	switch {
-	case e.dec.Action != acl.Allow:
+	k := kinds[e.kind]
+	if e.dec.Action != acl.Allow {
 		return "TCP_DENIED"
-	case e.kind == "connect":
-		return "TCP_TUNNEL"
-	case e.status == 0 || e.status >= 500:
-		return "TCP_MISS_ABORTED"
-	default:
-		return "TCP_MISS"
 	}
+	switch outcomes[e.outcome].squid {
+	case squidDenied:
+		return "TCP_DENIED"
+	case squidFailed:
+		return k.squidFail
+	}
+	if e.status == 0 || e.status >= 500 {
+		return k.squidFail
+	}
+	return k.squid
 }
 
 func clientIP(id acl.Identity) string {

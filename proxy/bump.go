@@ -4,15 +4,13 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -21,32 +19,10 @@ import (
 	"github.com/egressd/egressd/tlsinspect"
 )
 
-// helloPeekTimeout bounds the wait for a client's first bytes in a tunnel
-// we want to look into. TLS is client-speaks-first; a client that stays
-// silent this long is running a server-speaks-first protocol.
-const helloPeekTimeout = 3 * time.Second
-
-var peekPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, tlsinspect.MaxPeek) }}
-
-// prefixConn replays bytes already read off a connection before reading
-// on from it, so a peeked ClientHello is handed to the TLS server whole.
-type prefixConn struct {
-	net.Conn
-	pending []byte
-}
-
-func (p *prefixConn) Read(b []byte) (int, error) {
-	if len(p.pending) > 0 {
-		n := copy(b, p.pending)
-		p.pending = p.pending[n:]
-		return n, nil
-	}
-	return p.Conn.Read(b)
-}
-
 // bumpState is what the requests inside one inspected tunnel share: the
 // host they are pinned to and the verified upstream connection.
 type bumpState struct {
+	s      *Server
 	insp   *tlsinspect.Inspector
 	tenant string // for refusals logged before any policy runs
 	host   string
@@ -54,156 +30,43 @@ type bumpState struct {
 	addr   netip.AddrPort
 	creds  acl.Credentials
 	up     *upConn
-	upErr  error // upstream TLS verification failure, answered as 502 inside
 	bytesU int64
 	bytesD int64
 }
 
-// afterConnect runs once a tunnel is established: it peeks the ClientHello
-// to enforce the SNI check and decide whether to inspect, then either
-// splices or bumps. pending holds client bytes already read.
-func (c *clientConn) afterConnect(e *entry, up net.Conn, pending []byte) {
+// inspect bumps a tunnel upstream first: it opens and verifies the TLS
+// connection to the real server before answering the client's hello, so
+// a server that fails verification never stands behind a certificate the
+// client trusts. The client then gets a TLS alert naming the failure
+// instead of a minted leaf. Upstream first also settles ALPN: the upstream
+// is offered h2 only if the client offered it, and the client is offered
+// what the upstream chose (tlsinspect.ClientALPN). Once both legs are up,
+// the requests inside, HTTP/1.1 requests or HTTP/2 streams, are served as
+// ordinary proxy requests, each decided and logged on its own.
+func (c *clientConn) inspect(insp *tlsinspect.Inspector, e *entry, up net.Conn, pending []byte, host string, clientALPN []string) {
 	s, r := c.s, &c.req
-	pol := c.pol
-	tenant := e.dec.Tenant
-	ins := pol.Inspection(tenant, r.target.Host)
-	inspector := s.inspector.Load()
-	if ins.SNICheck == acl.SNIOff && inspector == nil {
-		c.detachTunnel(e, up, pending)
-		return
-	}
-	c.raw.SetReadDeadline(time.Now().Add(helloPeekTimeout))
-	hello, helloErr := c.peekHello(&pending, up)
-	c.raw.SetReadDeadline(time.Time{})
-	if helloErr != nil && !isTimeout(helloErr) && !errors.Is(helloErr, tlsinspect.ErrNotTLS) {
-		// The client sent something TLS-shaped we cannot parse, or left.
-		e.errText = "client_hello"
+	e.kind = kindBumpedTunnel
+	upConn, err := s.upstreamTLS(insp, up, host, tlsinspect.UpstreamALPN(clientALPN)...)
+	if err != nil {
 		up.Close()
+		e.outcome = outcomeUpstreamTLS
+		s.log.Warn("upstream TLS verification failed", zap.String(fieldRequestID, e.reqID),
+			zap.String(fieldTenant, e.dec.Tenant), zap.String(fieldHost, host), zap.Error(err))
+		refuseHello(c.raw, alertFor(err))
 		return
 	}
-
-	host := r.target.Host
-	if helloErr == nil && hello.SNI != "" {
-		sni, _, err := acl.ParseHost(hello.SNI)
-		if err != nil {
-			e.errText = "client_hello"
-			up.Close()
-			return
-		}
-		if sni != host && ins.SNICheck != acl.SNIOff {
-			d := pol.Decide(c.id, r.creds, acl.Target{Scheme: "https", Host: sni, Port: r.target.Port, Method: "CONNECT"})
-			if d.Action != acl.Allow || d.WouldDeny {
-				if ins.SNICheck == acl.SNIEnforce && !d.WouldDeny {
-					// Domain fronting: the CONNECT host was allowed, the
-					// name inside the TLS handshake is not. The 200 is
-					// already out, so the only answer left is a close.
-					e.dec = d
-					e.errText = "sni_denied"
-					s.log.Info("tunnel closed: SNI not allowed for tenant", zap.String(fieldRequestID, e.reqID),
-						zap.String(fieldTenant, tenant), zap.String("connect_host", host), zap.String("sni", sni))
-					up.Close()
-					return
-				}
-				e.errText = "sni_would_deny"
-			}
-		}
-		host = sni
-		ins = pol.Inspection(tenant, host)
-	}
-	if inspector == nil || !ins.Bump {
-		c.detachTunnel(e, up, pending)
-		return
-	}
-	if helloErr != nil {
-		if inspector.NonTLS() == tlsinspect.NonTLSSplice {
-			e.errText = "not_tls_spliced"
-			c.detachTunnel(e, up, pending)
-			return
-		}
-		e.errText = "not_tls_refused"
-		up.Close()
-		return
-	}
-	c.inspect(inspector, e, up, pending, host)
-}
-
-// peekHello reads the ClientHello without consuming it; *pending gets
-// every byte read so far. It waits for the first byte before taking a
-// 16 KiB peek buffer, so a tunnel whose client is silent (or idle) holds
-// no buffer at all.
-func (c *clientConn) peekHello(pending *[]byte, up net.Conn) (tlsinspect.ClientHelloInfo, error) {
-	if tc, ok := c.raw.(*net.TCPConn); ok && len(*pending) == 0 {
-		if err := waitFirstSpeaker(tc, up); err != nil {
-			return tlsinspect.ClientHelloInfo{}, err
-		}
-	}
-	pr := peekPool.Get().(*bufio.Reader)
-	pr.Reset(&prefixConn{Conn: c.raw, pending: *pending})
-	hello, err := tlsinspect.PeekClientHello(pr)
-	*pending = bufferedBytes(pr)
-	pr.Reset(nil)
-	peekPool.Put(pr)
-	return hello, err
-}
-
-// errServerFirst says the upstream spoke before the client: not TLS, which
-// is client-first, so there is no ClientHello to wait for.
-var errServerFirst = fmt.Errorf("proxy: upstream spoke first: %w", tlsinspect.ErrNotTLS)
-
-// waitFirstSpeaker waits until the client has a byte for us, or returns
-// errServerFirst as soon as the upstream does (SSH, SMTP and other
-// server-speaks-first protocols), so their banner is not held back for the
-// whole peek timeout. The client's read deadline bounds the wait.
-func waitFirstSpeaker(client *net.TCPConn, up net.Conn) error {
-	upTCP, ok := up.(*net.TCPConn)
-	if !ok {
-		return waitReadable(client)
-	}
-	var serverFirst atomic.Bool
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if waitReadable(upTCP) == nil {
-			serverFirst.Store(true)
-			client.SetReadDeadline(time.Now()) // wake the wait below
-		}
-	}()
-	err := waitReadable(client)
-	upTCP.SetReadDeadline(time.Now()) // release the watcher if still waiting
-	<-done
-	upTCP.SetReadDeadline(time.Time{})
-	if serverFirst.Load() {
-		return errServerFirst
-	}
-	return err
-}
-
-// inspect terminates the client's TLS with a leaf minted for host, opens a
-// verified TLS connection to the real server, and serves the requests
-// inside as ordinary proxy requests, each decided and logged on its own.
-func (c *clientConn) inspect(insp *tlsinspect.Inspector, e *entry, up net.Conn, pending []byte, host string) {
-	s, r := c.s, &c.req
-	e.kind = "bumped_tunnel"
-	bs := &bumpState{insp: insp, host: host, port: r.target.Port, addr: e.upstream, creds: r.creds, tenant: e.dec.Tenant}
+	bs := &bumpState{s: s, insp: insp, host: host, port: r.target.Port, addr: e.upstream, creds: r.creds, tenant: e.dec.Tenant}
+	bs.up = newUpConn(upConn, e.upstream, poolKey{tenant: e.dec.Tenant, tls: true, host: host, port: r.target.Port})
 	defer func() {
 		if bs.up != nil {
 			bs.up.conn.Close()
 		}
 	}()
-	upConn, err := s.upstreamTLS(insp, up, host)
+	cfg, err := insp.TLSConfigFor(host, tlsinspect.ClientALPN(upConn.ConnectionState().NegotiatedProtocol))
 	if err != nil {
-		// Never hand the client a minted certificate for a server that
-		// failed verification: the request inside gets a 502 instead.
-		bs.upErr = err
-		s.log.Warn("upstream TLS verification failed", zap.String(fieldRequestID, e.reqID),
-			zap.String(fieldTenant, e.dec.Tenant), zap.String(fieldHost, host), zap.Error(err))
-	} else {
-		bs.up = newUpConn(upConn, e.upstream, poolKey{tls: true, host: host, port: r.target.Port})
-	}
-	cfg, err := insp.TLSConfigFor(host)
-	if err != nil {
-		e.errText = "mint"
+		e.outcome = outcomeMint
 		s.log.Error("minting a leaf certificate failed", zap.String(fieldHost, host), zap.Error(err))
+		refuseHello(c.raw, alertInternalError)
 		return
 	}
 	client := tls.Server(&prefixConn{Conn: c.raw, pending: pending}, cfg)
@@ -212,13 +75,19 @@ func (c *clientConn) inspect(insp *tlsinspect.Inspector, e *entry, up net.Conn, 
 	cancel()
 	if err != nil {
 		// Usually a client that does not trust the corporate CA.
-		e.errText = "client_tls"
+		e.outcome = outcomeClientTLS
 		s.log.Info("client refused the inspection certificate", zap.String(fieldRequestID, e.reqID),
 			zap.String(fieldTenant, e.dec.Tenant), zap.String(fieldHost, host), zap.Error(err))
 		client.Close()
 		return
 	}
-	inner := &clientConn{s: s, raw: client, id: c.id, bump: bs}
+	if client.ConnectionState().NegotiatedProtocol == tlsinspect.ALPNH2 {
+		bs.up = nil // the HTTP/2 leg owns it now
+		e.up, e.down = c.serveH2(bs, client, upConn)
+		client.Close()
+		return
+	}
+	inner := &clientConn{s: s, raw: client, id: c.id, bump: bs, ups: bs}
 	inner.br = readerPool.Get().(*bufio.Reader)
 	inner.br.Reset(client)
 	inner.bw = writerPool.Get().(*bufio.Writer)
@@ -233,12 +102,55 @@ func (c *clientConn) inspect(insp *tlsinspect.Inspector, e *entry, up net.Conn, 
 	e.up, e.down = bs.bytesU, bs.bytesD
 }
 
-// upstreamTLS verifies the real server, with the name the client asked for.
-func (s *Server) upstreamTLS(insp *tlsinspect.Inspector, up net.Conn, host string) (*tls.Conn, error) {
+// TLS alert descriptions (RFC 8446 §6.2) sent in place of a ServerHello.
+const (
+	alertHandshakeFailure   = 40
+	alertBadCertificate     = 42
+	alertCertificateExpired = 45
+	alertUnknownCA          = 48
+	alertInternalError      = 80
+)
+
+// alertFor names an upstream verification failure in the alert the
+// client gets, so its error says why ("unknown certificate authority",
+// "expired certificate") without egressd minting anything.
+func alertFor(err error) uint8 {
+	var (
+		unknown x509.UnknownAuthorityError
+		invalid x509.CertificateInvalidError
+		name    x509.HostnameError
+	)
+	switch {
+	case errors.As(err, &unknown):
+		return alertUnknownCA
+	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
+		return alertCertificateExpired
+	case errors.As(err, &invalid), errors.As(err, &name):
+		return alertBadCertificate
+	default:
+		return alertHandshakeFailure
+	}
+}
+
+// refuseHello answers a ClientHello with one fatal alert record and
+// half-closes. The record is plaintext, as every record before the
+// handshake keys exist is (RFC 8446 §5.1); 0x0303 is the legacy record
+// version every TLS 1.2 and 1.3 client accepts.
+func refuseHello(c net.Conn, desc uint8) {
+	c.SetWriteDeadline(time.Now().Add(time.Second))
+	c.Write([]byte{0x15, 0x03, 0x03, 0x00, 0x02, 0x02, desc})
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.CloseWrite()
+	}
+}
+
+// upstreamTLS verifies the real server, with the name the client asked
+// for, offering alpn (HTTP/1.1 when none is given).
+func (s *Server) upstreamTLS(insp *tlsinspect.Inspector, up net.Conn, host string, alpn ...string) (*tls.Conn, error) {
 	if insp.Insecure(host) {
 		s.log.Warn("upstream certificate NOT verified (insecure_upstream)", zap.String(fieldHost, host))
 	}
-	tc := tls.Client(up, insp.UpstreamConfig(host))
+	tc := tls.Client(up, insp.UpstreamConfig(host, alpn...))
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.DialTimeout)
 	defer cancel()
 	if err := tc.HandshakeContext(ctx); err != nil {
@@ -247,48 +159,36 @@ func (s *Server) upstreamTLS(insp *tlsinspect.Inspector, up net.Conn, host strin
 	return tc, nil
 }
 
-// takeUpstream returns the upstream connection for the next request:
-// the bumped tunnel's own, or a pooled or new one.
-func (c *clientConn) takeUpstream(key poolKey, t acl.Target, check func(netip.Addr) acl.Decision) (up *upConn, reused bool, err error) {
-	if bs := c.bump; bs != nil {
-		if bs.upErr != nil {
-			return nil, false, &DialError{Step: "tls", Host: bs.host, Err: bs.upErr}
-		}
-		if bs.up != nil {
-			up, bs.up = bs.up, nil
-			return up, true, nil
-		}
-		// The origin closed the previous connection: dial the same checked
-		// address again and verify again.
-		conn, ap, err := c.s.dialer.dialTarget(context.Background(), t, check)
-		if err != nil {
-			return nil, false, err
-		}
-		tc, err := c.s.upstreamTLS(bs.insp, conn, bs.host)
-		if err != nil {
-			conn.Close()
-			return nil, false, &DialError{Step: "tls", Host: bs.host, Err: err}
-		}
-		return newUpConn(tc, ap, key), false, nil
+// take returns the tunnel's pinned upstream connection for the next
+// request inside it. A bumped tunnel never uses the shared pool: its
+// upstream was dialed for this tunnel's checked address and verified for
+// its host.
+func (bs *bumpState) take(key poolKey, t acl.Target, check func(netip.Addr) acl.Decision) (*upConn, bool, error) {
+	if bs.up != nil {
+		up := bs.up
+		bs.up = nil
+		return up, true, nil
 	}
-	if up = c.s.pool.get(key); up != nil {
-		if check(up.addr.Addr()).Action == acl.Allow {
-			return up, true, nil
-		}
-		// Pooled for a tenant whose rules allowed that address; not this one.
-		up.conn.Close()
+	// The origin closed the previous connection: dial the same checked
+	// address again and verify again.
+	conn, ap, err := bs.s.dialer.dialTarget(context.Background(), t, check)
+	if err != nil {
+		return nil, false, err
 	}
-	up, err = c.s.dialUpstream(key, t, check)
-	return up, false, err
+	tc, err := bs.s.upstreamTLS(bs.insp, conn, bs.host)
+	if err != nil {
+		conn.Close()
+		return nil, false, &DialError{Step: DialStepTLS, Host: bs.host, Err: err}
+	}
+	return newUpConn(tc, ap, key), false, nil
 }
 
-// putUpstream parks a reusable upstream connection.
-func (c *clientConn) putUpstream(up *upConn) {
-	if bs := c.bump; bs != nil {
-		bs.up = up
-		return
+// put keeps a reusable upstream connection for the tunnel's next request.
+func (bs *bumpState) put(up *upConn) {
+	if bs.up != nil {
+		bs.up.conn.Close()
 	}
-	c.s.pool.put(up)
+	bs.up = up
 }
 
 // originTarget fills the target of an origin-form request inside a bumped

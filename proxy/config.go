@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/egressd/egressd/acl"
 )
 
 // ProxyProtocol says whether the proxy port expects a PROXY protocol header.
@@ -70,8 +72,13 @@ type Config struct {
 	DrainDelay time.Duration `yaml:"drain_delay"`
 	// Via is the pseudonym in the Via header. Default "egressd".
 	Via string `yaml:"via"`
-
-	trusted []netip.Prefix
+	// H2MaxConcurrentStreams bounds the open streams of one HTTP/2 client
+	// inside an inspected tunnel (RFC 9113 §5.1.2), and so the handler
+	// goroutines it can hold. Default 100.
+	H2MaxConcurrentStreams uint32 `yaml:"h2_max_concurrent_streams"`
+	// H2IdleTimeout closes an inspected HTTP/2 connection with no open
+	// stream for this long. Default 120s.
+	H2IdleTimeout time.Duration `yaml:"h2_idle_timeout"`
 }
 
 // SetDefaults fills unset fields with the documented defaults.
@@ -96,6 +103,10 @@ func (c *Config) SetDefaults() {
 	def(&c.ResponseHeaderTimeout, 60*time.Second)
 	def(&c.TCPKeepAlive, 60*time.Second)
 	def(&c.DrainTimeout, 25*time.Second)
+	def(&c.H2IdleTimeout, 120*time.Second)
+	if c.H2MaxConcurrentStreams == 0 {
+		c.H2MaxConcurrentStreams = 100
+	}
 	if c.MaxHeaderBytes == 0 {
 		c.MaxHeaderBytes = 64 << 10
 	}
@@ -110,8 +121,8 @@ func (c *Config) SetDefaults() {
 	}
 }
 
-// Validate checks the section and parses trusted_proxies. Messages start
-// with the YAML path so the loader can point at the line.
+// Validate checks the section without changing it. Messages start with
+// the YAML path so the loader can point at the line.
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(path, format string, args ...any) {
@@ -122,14 +133,10 @@ func (c *Config) Validate() error {
 	default:
 		bad("proxy_protocol", "%q: must be required, optional or off", c.ProxyProtocol)
 	}
-	c.trusted = c.trusted[:0]
 	for i, s := range c.TrustedProxies {
-		p, err := parsePrefix(s)
-		if err != nil {
-			bad(fmt.Sprintf("trusted_proxies[%d]", i), "%q: not an IP or CIDR", s)
-			continue
+		if _, err := acl.ParsePrefix(s); err != nil {
+			bad(fmt.Sprintf("trusted_proxies[%d]", i), "%q: %v", s, err)
 		}
-		c.trusted = append(c.trusted, p)
 	}
 	if c.ProxyProtocol == PPRequired && len(c.TrustedProxies) == 0 {
 		bad("trusted_proxies", "required when proxy_protocol is required: list the PLS NAT subnet and the load balancer probe sources")
@@ -139,7 +146,7 @@ func (c *Config) Validate() error {
 		"client_idle_timeout": c.ClientIdleTimeout, "upstream_idle_timeout": c.UpstreamIdleTimeout,
 		"tunnel_idle_timeout": c.TunnelIdleTimeout, "dial_timeout": c.DialTimeout,
 		"response_header_timeout": c.ResponseHeaderTimeout, "tcp_keepalive": c.TCPKeepAlive,
-		"drain_timeout": c.DrainTimeout, "drain_delay": c.DrainDelay,
+		"drain_timeout": c.DrainTimeout, "drain_delay": c.DrainDelay, "h2_idle_timeout": c.H2IdleTimeout,
 	}
 	for _, k := range slices.Sorted(maps.Keys(positive)) {
 		if positive[k] < 0 {
@@ -158,20 +165,33 @@ func (c *Config) Validate() error {
 	if c.MaxIdleUpstreamPerHost < 0 {
 		bad("max_idle_upstream_per_host", "%d: must not be negative", c.MaxIdleUpstreamPerHost)
 	}
+	if c.H2MaxConcurrentStreams > 1000 {
+		bad("h2_max_concurrent_streams", "%d: must be at most 1000", c.H2MaxConcurrentStreams)
+	}
 	return errors.Join(errs...)
 }
 
-func parsePrefix(s string) (netip.Prefix, error) {
-	if a, err := netip.ParseAddr(s); err == nil {
-		return netip.PrefixFrom(a, a.BitLen()), nil
-	}
-	p, err := netip.ParsePrefix(s)
-	return p.Masked(), err
+// provisioned is the section turned into the typed values the connection
+// path reads, once per Server: strings are parsed here and nowhere else.
+type provisioned struct {
+	trusted []netip.Prefix
 }
 
-func (c *Config) isTrusted(a netip.Addr) bool {
+func (c *Config) provision() (provisioned, error) {
+	var pv provisioned
+	for i, s := range c.TrustedProxies {
+		p, err := acl.ParsePrefix(s)
+		if err != nil {
+			return provisioned{}, fmt.Errorf("proxy.trusted_proxies[%d]: %q: %w", i, s, err)
+		}
+		pv.trusted = append(pv.trusted, p)
+	}
+	return pv, nil
+}
+
+func (pv *provisioned) isTrusted(a netip.Addr) bool {
 	a = a.Unmap()
-	for _, p := range c.trusted {
+	for _, p := range pv.trusted {
 		if p.Contains(a) {
 			return true
 		}

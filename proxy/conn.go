@@ -41,41 +41,64 @@ type clientConn struct {
 	// became a tunnel.
 	closeAfter bool
 	upgraded   bool
-	// bump is set on the inner connection of an inspected tunnel.
-	bump  *bumpState
+	// bump is set on the inner connection of an inspected tunnel: the
+	// host and port every request inside is pinned to.
+	bump *bumpState
+	// ups is where requests get their upstream: the shared pool, or the
+	// inspected tunnel's pinned connection.
+	ups   upstreams
 	mconn *metrics.Conn
 	pol   Policy // the policy deciding the request in progress
+	// pinned is an upstream connection that only this client connection
+	// may use (connection-oriented authentication; see pin.go).
+	pinned *upConn
 
-	// A spliced tunnel is handed to two fresh goroutines and this
-	// connection's goroutine exits (see detachTunnel); the cleanups its
-	// stack would have run are collected in afterDetach and run by
-	// whichever of the two finishes last.
-	detached    bool
-	afterDetach []func()
-	handoff     atomic.Int32
+	// detached is set once a spliced tunnel owns this connection (see
+	// detachTunnel): the connection is then closed by the tunnel's
+	// lifetime, not by serveConn.
+	detached bool
 }
 
-// later runs f now, or when the detached tunnel ends. Request-scoped
-// defers go through it so that a tunnel outliving its goroutine is still
-// logged, counted and released exactly once, after it really ends.
-func (c *clientConn) later(f func()) {
-	if c.detached {
-		c.afterDetach = append(c.afterDetach, f)
-		return
-	}
-	f()
+// lifetime is what one exchange (a request, or a tunnel from its 200 to
+// its last byte) owns and must release exactly once when it really ends:
+// its access line, its tenant slot, its tunnel metric. A request ends when
+// handle returns; a spliced tunnel outlives the connection's goroutine
+// (see detachTunnel), so it ends when the last of its owners is done.
+type lifetime struct {
+	owners atomic.Int32
+	ends   []func()
+	last   func()
 }
 
-// handoffDone is called once by the tunnel and once by the exiting
-// connection goroutine; the second caller runs the collected cleanups.
-func (c *clientConn) handoffDone() {
-	if c.handoff.Add(-1) != 0 {
+func newLifetime() *lifetime {
+	l := &lifetime{}
+	l.owners.Store(1)
+	return l
+}
+
+// atEnd registers f to run when the exchange ends. Like defer, the last
+// registered runs first. Only the first owner registers, before it shares.
+func (l *lifetime) atEnd(f func()) { l.ends = append(l.ends, f) }
+
+// finally sets what runs after every end: closing a connection that the
+// exchange took over.
+func (l *lifetime) finally(f func()) { l.last = f }
+
+// share adds an owner; call it before handing the exchange to the new
+// owner's goroutine.
+func (l *lifetime) share() { l.owners.Add(1) }
+
+// done says one owner is finished; the last one runs the ends.
+func (l *lifetime) done() {
+	if l.owners.Add(-1) != 0 {
 		return
 	}
-	for _, f := range c.afterDetach {
-		f()
+	for i := len(l.ends) - 1; i >= 0; i-- {
+		l.ends[i]()
 	}
-	c.close()
+	if l.last != nil {
+		l.last()
+	}
 }
 
 var (
@@ -85,6 +108,7 @@ var (
 
 func (s *Server) serveConn(raw net.Conn) {
 	c := &clientConn{s: s, raw: raw}
+	c.ups = poolUpstreams{c}
 	s.track(c, true)
 	c.mconn = s.metrics.ConnOpened()
 	defer func() {
@@ -92,11 +116,9 @@ func (s *Server) serveConn(raw net.Conn) {
 			// A bug on one connection must not take every tenant down.
 			s.log.Error("panic serving connection", zap.Any("panic", v), zap.ByteString("stack", debug.Stack()))
 		}
-		if c.detached {
-			c.handoffDone()
-			return
+		if !c.detached {
+			c.close()
 		}
-		c.close()
 	}()
 	c.br = readerPool.Get().(*bufio.Reader)
 	c.br.Reset(raw)
@@ -108,7 +130,7 @@ func (s *Server) serveConn(raw net.Conn) {
 	id, probe, outcome := s.readIdentity(c.br, peer)
 	s.metrics.ProxyHeader(outcome)
 	switch outcome {
-	case headerUntrusted, headerMissing, headerMalformed, headerTimeout:
+	case metrics.HeaderUntrusted, metrics.HeaderMissing, metrics.HeaderMalformed, metrics.HeaderTimeout:
 		s.warnHeaderRefused(outcome, peer)
 		return
 	}
@@ -175,15 +197,15 @@ func (c *clientConn) refuse(err error) {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || isTimeout(err) || errors.Is(err, net.ErrClosed) {
 		return
 	}
-	e := entry{start: time.Now(), reqID: c.s.newRequestID(), id: c.id, kind: "http", method: c.req.method}
+	e := entry{start: time.Now(), reqID: c.s.newRequestID(), id: c.id, kind: kindHTTP, method: c.req.method}
 	if bs := c.bump; bs != nil {
 		// Inside an inspected tunnel the tenant and destination are known.
-		e.kind, e.dec.Tenant = "bumped", bs.tenant
+		e.kind, e.dec.Tenant = kindBumped, bs.tenant
 		e.target = acl.Target{Scheme: "https", Host: bs.host, Port: bs.port}
 	}
-	status, reason := statusFor(err)
-	e.status, e.errText = status, reason
-	e.headDown = int64(writeStatus(c.bw, status, reason, err.Error(), e.reqID, true))
+	status, o := statusFor(err)
+	e.status, e.outcome = status, o
+	e.headDown = int64(writeStatus(c.bw, status, o.String(), o.say(), e.reqID, true))
 	c.s.finish(&e)
 }
 
@@ -192,12 +214,12 @@ func (c *clientConn) refuse(err error) {
 func (c *clientConn) handle() bool {
 	s, r := c.s, &c.req
 	c.closeAfter = false
-	e := entry{start: time.Now(), reqID: s.newRequestID(), id: c.id, method: r.method, target: r.target, kind: "http"}
+	e := entry{start: time.Now(), reqID: s.newRequestID(), id: c.id, method: r.method, target: r.target, kind: kindHTTP}
 	switch {
 	case r.method == "CONNECT":
-		e.kind = "connect"
+		e.kind = kindConnect
 	case c.bump != nil:
-		e.kind = "bumped"
+		e.kind = kindBumped
 		e.url = absoluteURL(r)
 		if !r.creds.Present {
 			// Clients authenticate on the CONNECT, never inside the TLS.
@@ -207,7 +229,9 @@ func (c *clientConn) handle() bool {
 	default:
 		e.url = absoluteURL(r)
 	}
-	defer c.later(func() { s.finish(&e) })
+	life := newLifetime()
+	defer life.done()
+	life.atEnd(func() { s.finish(&e) })
 	hasBody := r.chunked || r.contentLength > 0
 	keep := !r.wantsClose && !hasBody
 
@@ -216,12 +240,10 @@ func (c *clientConn) handle() bool {
 	c.pol = s.currentPolicy()
 	e.dec = c.pol.Decide(c.id, r.creds, r.target)
 	c.mconn.Identified(e.dec.Tenant)
-	if r.creds.Present && e.dec.Reason != acl.ReasonAuth {
-		e.user = r.creds.User
-	}
+	e.user = e.dec.User // only a user whose password verified is named in the log
 	switch e.dec.Action {
 	case acl.AuthRequired:
-		e.status, e.errText = 407, "auth"
+		e.status, e.outcome = outcomeAuth.status(), outcomeAuth
 		if r.creds.Present {
 			// A challenge to a client that sent nothing is the normal first
 			// step of Basic auth; only rejected credentials are failures.
@@ -230,30 +252,30 @@ func (c *clientConn) handle() bool {
 				zap.String(fieldTenant, e.dec.Tenant), zap.String(fieldUser, r.creds.User),
 				zap.Stringer(fieldClient, c.id.Client))
 		}
-		e.headDown = int64(writeStatus(c.bw, 407, "auth", "proxy authentication required", e.reqID, !keep,
+		e.headDown = int64(writeStatus(c.bw, e.status, outcomeAuth.String(), "proxy authentication required", e.reqID, !keep,
 			"Proxy-Authenticate", `Basic realm="egressd"`))
 		return keep
 	case acl.Allow:
 	default:
-		e.status, e.errText = 403, "acl"
-		e.headDown = int64(writeStatus(c.bw, 403, "acl", denyDetail(e.dec, r.target), e.reqID, !keep,
+		e.status, e.outcome = outcomeACL.status(), outcomeACL
+		e.headDown = int64(writeStatus(c.bw, e.status, outcomeACL.String(), denyDetail(e.dec, r.target), e.reqID, !keep,
 			"X-Proxy-Deny-Reason", e.dec.Reason.String()))
 		return keep
 	}
 	release, ok := s.limits.acquire(e.dec.Tenant, c.pol.Limits(e.dec.Tenant))
 	if !ok {
-		status := 429
+		o := outcomeLimit
 		if r.method == "CONNECT" {
-			status = 503
+			o = outcomeTunnelLimit
 		}
-		e.status, e.errText = status, "limit"
-		s.metrics.LimitRejected("tenant", e.dec.Tenant)
-		e.headDown = int64(writeStatus(c.bw, status, "limit", "tenant "+e.dec.Tenant+" is over its request budget", e.reqID, !keep, "Retry-After", "1"))
+		e.status, e.outcome = o.status(), o
+		s.metrics.LimitRejected(metrics.ScopeTenant, e.dec.Tenant)
+		e.headDown = int64(writeStatus(c.bw, e.status, o.String(), "tenant "+e.dec.Tenant+" is over its request budget", e.reqID, !keep, "Retry-After", "1"))
 		return keep
 	}
-	defer c.later(release)
+	life.atEnd(release)
 	if r.method == "CONNECT" {
-		c.connect(&e)
+		c.connect(&e, life)
 		return false
 	}
 	return c.forward(&e)
@@ -305,6 +327,7 @@ func (c *clientConn) release() {
 func (c *clientConn) close() {
 	s := c.s
 	c.raw.Close()
+	c.releasePinned()
 	c.release()
 	s.track(c, false)
 	c.mconn.Closed()

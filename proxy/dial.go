@@ -30,16 +30,36 @@ type dialer struct {
 	observe  func(dns, connect time.Duration, err error)
 }
 
+// DialStep is the step of reaching an upstream that failed.
+type DialStep uint8
+
+const (
+	DialStepDNS     DialStep = iota // resolving the name
+	DialStepSSRF                    // every address was refused by the dial check
+	DialStepConnect                 // the TCP connect
+	DialStepTLS                     // the upstream TLS handshake or its verification
+	numDialSteps
+)
+
+var dialStepNames = [numDialSteps]string{"dns", "ssrf", "connect", "tls"}
+
+func (s DialStep) String() string {
+	if s >= numDialSteps {
+		return "dial"
+	}
+	return dialStepNames[s]
+}
+
 // DialError says which step of reaching an upstream failed.
 type DialError struct {
-	Step     string // "dns", "ssrf", "connect"
+	Step     DialStep
 	Host     string
-	Decision acl.Decision // for Step "ssrf": the policy verdict
+	Decision acl.Decision // for DialStepSSRF: the policy verdict
 	Err      error
 }
 
 func (e *DialError) Error() string {
-	if e.Step == "ssrf" {
+	if e.Step == DialStepSSRF {
 		return fmt.Sprintf("dial %s: destination address not allowed (%s)", e.Host, e.Err)
 	}
 	return fmt.Sprintf("%s %s: %v", e.Step, e.Host, e.Err)
@@ -65,7 +85,7 @@ func (d *dialer) dialTarget(ctx context.Context, t acl.Target, check func(netip.
 		}
 		if err != nil {
 			d.report(time.Since(start), 0, err)
-			return nil, netip.AddrPort{}, &DialError{Step: "dns", Host: t.Host, Err: err}
+			return nil, netip.AddrPort{}, &DialError{Step: DialStepDNS, Host: t.Host, Err: err}
 		}
 	}
 	dnsDone := time.Now()
@@ -78,7 +98,7 @@ func (d *dialer) dialTarget(ctx context.Context, t acl.Target, check func(netip.
 		a = a.Unmap()
 		addrs[i] = a
 		if dec := check(a); dec.Action != acl.Allow {
-			err := &DialError{Step: "ssrf", Host: t.Host, Decision: dec, Err: fmt.Errorf("%s is %s", a, dec.Rule)}
+			err := &DialError{Step: DialStepSSRF, Host: t.Host, Decision: dec, Err: fmt.Errorf("%s is %s", a, dec.Rule)}
 			d.report(dnsTime, 0, err)
 			return nil, netip.AddrPort{}, err
 		}
@@ -86,7 +106,7 @@ func (d *dialer) dialTarget(ctx context.Context, t acl.Target, check func(netip.
 	conn, ap, err := d.race(ctx, addrs, t.Port)
 	d.report(dnsTime, time.Since(dnsDone), err)
 	if err != nil {
-		return nil, netip.AddrPort{}, &DialError{Step: "connect", Host: t.Host, Err: err}
+		return nil, netip.AddrPort{}, &DialError{Step: DialStepConnect, Host: t.Host, Err: err}
 	}
 	return conn, ap, nil
 }

@@ -665,7 +665,7 @@ func TestOriginFormRequestIsRefused(t *testing.T) {
 		t.Errorf("X-Proxy-Error %q, want not_a_proxy_request", got)
 	}
 	reqID := resp.Header.Get("X-Request-Id")
-	want := "egressd: Bad Request: proxy: not a proxy request (request_id=" + reqID + ")\n"
+	want := "egressd: Bad Request: not a proxy request: send an absolute URL or CONNECT (request_id=" + reqID + ")\n"
 	if reqID == "" || string(body) != want {
 		t.Errorf("body %q, want %q", body, want)
 	}

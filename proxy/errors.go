@@ -13,45 +13,51 @@ var (
 )
 
 // statusFor maps an error on the request path to the status the client
-// gets and the short reason that goes into the log, the metrics and the
-// X-Proxy-Error header. Keep this the only such mapping.
-func statusFor(err error) (int, string) {
+// gets and the outcome whose reason goes into the log, the metrics and the
+// X-Proxy-Error header. Keep this the only such mapping; the status comes
+// from the outcomes table.
+func statusFor(err error) (int, outcome) {
+	o := outcomeOf(err)
+	return o.status(), o
+}
+
+func outcomeOf(err error) outcome {
 	var de *DialError
 	switch {
 	case errors.Is(err, errHeadTooLarge):
-		return http.StatusRequestHeaderFieldsTooLarge, "header_too_large"
+		return outcomeHeaderTooLarge
 	case errors.Is(err, errSmuggling):
-		return http.StatusBadRequest, "ambiguous_framing"
+		return outcomeAmbiguousFraming
 	case errors.Is(err, errBadTE):
-		return http.StatusNotImplemented, "unsupported_transfer_encoding"
+		return outcomeUnsupportedTE
 	case errors.Is(err, errNotProxy):
-		return http.StatusBadRequest, "not_a_proxy_request"
+		return outcomeNotProxy
 	case errors.Is(err, errBadVersion):
-		return http.StatusHTTPVersionNotSupported, "http_version"
+		return outcomeHTTPVersion
 	case errors.Is(err, errBadExpect):
-		return http.StatusExpectationFailed, "expectation"
+		return outcomeExpectation
 	case errors.Is(err, errObsFold), errors.Is(err, errMalformed), errors.Is(err, errBadHost),
 		errors.Is(err, errBadTarget), errors.Is(err, errMethodInvalid):
-		return http.StatusBadRequest, "malformed_request"
+		return outcomeMalformed
 	case errors.Is(err, errMisdirected):
-		return http.StatusMisdirectedRequest, "misdirected"
+		return outcomeMisdirected
 	case errors.As(err, &de):
 		switch {
-		case de.Step == "ssrf":
-			return http.StatusForbidden, "ssrf"
-		case de.Step == "tls":
-			return http.StatusBadGateway, "upstream_tls"
-		case de.Step == "dns":
-			return http.StatusBadGateway, "dns"
+		case de.Step == DialStepSSRF:
+			return outcomeSSRF
+		case de.Step == DialStepTLS:
+			return outcomeUpstreamTLS
+		case de.Step == DialStepDNS:
+			return outcomeDNS
 		case isTimeout(de.Err):
-			return http.StatusGatewayTimeout, "dial_timeout"
+			return outcomeDialTimeout
 		default:
-			return http.StatusBadGateway, "dial"
+			return outcomeDial
 		}
 	case errors.Is(err, errUpstreamTimeout):
-		return http.StatusGatewayTimeout, "upstream_timeout"
+		return outcomeUpstreamTimeout
 	default:
-		return http.StatusBadGateway, "upstream"
+		return outcomeUpstream
 	}
 }
 

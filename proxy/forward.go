@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/egressd/egressd/acl"
 )
 
@@ -27,14 +29,14 @@ func (c *clientConn) forward(e *entry) bool {
 	s, r := c.s, &c.req
 	hasBody := r.chunked || r.contentLength > 0
 	keep := !r.wantsClose
-	key := poolKey{tls: r.target.Scheme == "https", host: r.target.Host, port: r.target.Port}
+	key := poolKey{tenant: e.dec.Tenant, tls: r.target.Scheme == "https", host: r.target.Host, port: r.target.Port}
 	check := dialCheck(c.pol, e)
 
 	var up *upConn
 	var err error
 	for attempt := 0; ; attempt++ {
 		var reused bool
-		up, reused, err = c.takeUpstream(key, r.target, check)
+		up, reused, err = c.ups.take(key, r.target, check)
 		if err != nil {
 			c.failRequest(e, err, keep && !hasBody)
 			return keep && !hasBody
@@ -55,14 +57,14 @@ func (c *clientConn) forward(e *entry) bool {
 		var re *relayError
 		switch {
 		case errors.Is(err, errClientAborted):
-			e.errText = "client_aborted" // nobody left to answer
+			e.outcome = outcomeClientAborted // nobody left to answer
 		case e.status != 0:
 			// The status line is out; a close is the only signal left. Say
 			// whose side broke, so a client leaving is not an upstream error.
 			if errors.As(err, &re) && !re.srcSide {
-				e.errText = "client_gone"
+				e.outcome = outcomeClientGone
 			} else {
-				e.errText = "upstream_body"
+				e.outcome = outcomeUpstreamBody
 			}
 		default:
 			c.failRequest(e, err, false)
@@ -102,7 +104,7 @@ func (s *Server) dialUpstream(key poolKey, t acl.Target, check func(netip.Addr) 
 		cancel()
 		if err != nil {
 			conn.Close()
-			return nil, &DialError{Step: "tls", Host: t.Host, Err: err}
+			return nil, &DialError{Step: DialStepTLS, Host: t.Host, Err: err}
 		}
 		conn = tc
 	}
@@ -111,10 +113,11 @@ func (s *Server) dialUpstream(key poolKey, t acl.Target, check func(netip.Addr) 
 
 // failRequest answers a request that never got an upstream response.
 func (c *clientConn) failRequest(e *entry, err error, keep bool) {
-	status, reason := statusFor(err)
-	e.status, e.errText = status, reason
+	status, o := statusFor(err)
+	e.status, e.outcome = status, o
+	reason := o.String()
 	var de *DialError
-	if errors.As(err, &de) && de.Step == "ssrf" {
+	if errors.As(err, &de) && de.Step == DialStepSSRF {
 		tenant := e.dec.Tenant
 		e.dec = de.Decision
 		if e.dec.Tenant == "" {
@@ -123,7 +126,11 @@ func (c *clientConn) failRequest(e *entry, err error, keep bool) {
 		e.headDown = int64(writeStatus(c.bw, status, reason, denyDetail(e.dec, e.target), e.reqID, !keep, "X-Proxy-Deny-Reason", "ssrf"))
 		return
 	}
-	e.headDown = int64(writeStatus(c.bw, status, reason, err.Error(), e.reqID, !keep))
+	// The error names resolvers, resolved addresses and dial failures:
+	// the event log keeps it, the client gets the outcome's fixed sentence.
+	c.s.log.Info("request failed", zap.String(fieldRequestID, e.reqID), zap.String(fieldTenant, e.dec.Tenant),
+		zap.String(fieldHost, e.target.Host), zap.String(fieldError, reason), zap.NamedError("detail", err))
+	e.headDown = int64(writeStatus(c.bw, status, reason, o.say(), e.reqID, !keep))
 }
 
 // sendRequest writes the request to up, relays the response, and parks up
@@ -131,6 +138,9 @@ func (c *clientConn) failRequest(e *entry, err error, keep bool) {
 func (c *clientConn) sendRequest(up *upConn, e *entry) error {
 	s, r := c.s, &c.req
 	hasBody := r.chunked || r.contentLength > 0
+	if usesConnAuth(&r.h, "Authorization") {
+		up.connAuth = true
+	}
 	writeRequestHead(up.bw, r, s.cfg.Via)
 	if err := up.bw.Flush(); err != nil {
 		return errStaleConn
@@ -241,6 +251,9 @@ func (c *clientConn) relayResponse(up *upConn, e *entry, status int, reusable bo
 			})
 		}
 	}
+	if usesConnAuth(rh, "WWW-Authenticate") {
+		up.connAuth = true // the handshake that follows must stay on this connection
+	}
 	if status == 101 && r.upgrade == nil {
 		return errUpstreamProtocol
 	}
@@ -300,7 +313,7 @@ func (c *clientConn) relayResponse(up *upConn, e *entry, status int, reusable bo
 		return err
 	}
 	if reusable && !upClose && f != bodyClose && !chunkedAndLength {
-		c.putUpstream(up)
+		c.ups.put(up)
 	} else {
 		up.conn.Close()
 	}

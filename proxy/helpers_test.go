@@ -163,6 +163,11 @@ func startProxy(t testing.TB, opts ...proxyOption) *testProxy {
 	for _, o := range opts {
 		o(t, &cfg, &deps)
 	}
+	// As config.Parse does before the binary calls New.
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("proxy config: %v", err)
+	}
 	srv, err := proxy.New(cfg, deps)
 	if err != nil {
 		t.Fatalf("proxy.New: %v", err)

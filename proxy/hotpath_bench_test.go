@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	proxyproto "github.com/pires/go-proxyproto"
+
+	"github.com/egressd/egressd/metrics"
 )
 
 // Micro-benchmarks of the per-connection and per-request hot paths. Run:
@@ -44,9 +46,11 @@ func BenchmarkReadIdentity(b *testing.B) {
 	raw := v2HeaderBytes(b, 1001)
 	s := &Server{cfg: Config{ProxyProtocol: PPRequired, TrustedProxies: []string{"10.240.0.0/16"}}}
 	s.cfg.SetDefaults()
-	if err := s.cfg.Validate(); err != nil {
+	pv, err := s.cfg.provision()
+	if err != nil {
 		b.Fatal(err)
 	}
+	s.pv = pv
 	peer := netip.MustParseAddrPort("10.240.0.5:5000")
 	r := bytes.NewReader(raw)
 	br := bufio.NewReaderSize(r, 4096)
@@ -56,7 +60,7 @@ func BenchmarkReadIdentity(b *testing.B) {
 		r.Reset(raw)
 		br.Reset(r)
 		id, probe, outcome := s.readIdentity(br, peer)
-		if outcome != headerOK || probe || id.LinkID != 1001 {
+		if outcome != metrics.HeaderOK || probe || id.LinkID != 1001 {
 			b.Fatalf("outcome %s probe %v id %+v", outcome, probe, id)
 		}
 	}

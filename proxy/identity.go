@@ -11,66 +11,56 @@ import (
 	"github.com/pires/go-proxyproto/tlvparse"
 
 	"github.com/egressd/egressd/acl"
+	"github.com/egressd/egressd/metrics"
 )
 
-// Header outcomes, used as the metric label and in debug logs.
-const (
-	headerOK        = "ok"
-	headerLocal     = "local" // LOCAL command or address-less: a load balancer probe
-	headerMissing   = "missing"
-	headerMalformed = "malformed"
-	headerUntrusted = "untrusted"
-	headerTimeout   = "timeout"
-	headerNone      = "none" // proxy_protocol optional/off and no header sent
-)
-
-var errBadAzureTLV = errors.New("proxy: malformed Azure private endpoint TLV")
+var errBadAzureTLV = errors.New("proxy: malformed or repeated Azure private endpoint LinkID TLV")
 
 // readIdentity reads the PROXY header (if the mode wants one) from br and
 // returns the caller's identity. probe is true for LOCAL or address-less
 // headers: Azure's load balancer probes send exactly that, and they carry
 // no client, so they are answered and never counted as tenant traffic.
-func (s *Server) readIdentity(br *bufio.Reader, peer netip.AddrPort) (id acl.Identity, probe bool, outcome string) {
+func (s *Server) readIdentity(br *bufio.Reader, peer netip.AddrPort) (id acl.Identity, probe bool, outcome metrics.HeaderResult) {
 	id = acl.Identity{Client: peer, LB: peer}
 	mode := s.cfg.ProxyProtocol
 	if mode == PPOff {
-		return id, false, headerNone
+		return id, false, metrics.HeaderNone
 	}
-	trusted := s.cfg.isTrusted(peer.Addr())
+	trusted := s.pv.isTrusted(peer.Addr())
 	if mode == PPRequired && !trusted {
 		// Closed before a single byte is read: an untrusted peer must not
 		// be able to make us parse anything.
-		return id, false, headerUntrusted
+		return id, false, metrics.HeaderUntrusted
 	}
 	if skipAddresslessV2(br) {
 		if !trusted {
-			return id, false, headerUntrusted
+			return id, false, metrics.HeaderUntrusted
 		}
-		return id, true, headerLocal
+		return id, true, metrics.HeaderLocal
 	}
 	h, err := proxyproto.Read(br)
 	switch {
 	case errors.Is(err, proxyproto.ErrNoProxyProtocol):
 		if mode == PPRequired {
-			return id, false, headerMissing
+			return id, false, metrics.HeaderMissing
 		}
-		return id, false, headerNone
+		return id, false, metrics.HeaderNone
 	case err != nil:
 		if isTimeout(err) {
-			return id, false, headerTimeout
+			return id, false, metrics.HeaderTimeout
 		}
-		return id, false, headerMalformed
+		return id, false, metrics.HeaderMalformed
 	case !trusted:
-		return id, false, headerUntrusted
+		return id, false, metrics.HeaderUntrusted
 	}
 	id, probe, err = identityFromHeader(h, peer)
 	switch {
 	case err != nil:
-		return id, false, headerMalformed
+		return id, false, metrics.HeaderMalformed
 	case probe:
-		return id, true, headerLocal
+		return id, true, metrics.HeaderLocal
 	}
-	return id, false, headerOK
+	return id, false, metrics.HeaderOK
 }
 
 // skipAddresslessV2 consumes a v2 header with the PROXY command and the
@@ -100,6 +90,9 @@ func skipAddresslessV2(br *bufio.Reader) bool {
 func identityFromHeader(h *proxyproto.Header, lb netip.AddrPort) (acl.Identity, bool, error) {
 	id := acl.Identity{LB: lb}
 	if h.Command.IsLocal() {
+		// LOCAL: the load balancer speaks for itself, and the receiver
+		// ignores the whole address block (proxy-protocol.txt §2.2), TLVs
+		// included: a LinkID there must never name a tenant.
 		return id, true, nil
 	}
 	src, _, ok := h.TCPAddrs()
@@ -123,14 +116,30 @@ func identityFromHeader(h *proxyproto.Header, lb netip.AddrPort) (acl.Identity, 
 // findLinkID returns the Azure LinkID (TLV 0xEE, subtype 0x01, uint32 LE).
 // A TLV that claims the LinkID subtype but has the wrong length is an error,
 // not "no LinkID": silently dropping it would let a broken header fall
-// through to weaker identification by source address.
+// through to weaker identification by source address. Two LinkID TLVs are
+// an error too: one private endpoint has one LinkID, and taking the first
+// (as tlvparse.FindAzurePrivateEndpointLinkID does) would let whoever
+// wrote the header pick the tenant by order.
 func findLinkID(tlvs []proxyproto.TLV) (uint32, bool, error) {
+	var (
+		id    uint32
+		found bool
+	)
 	for _, t := range tlvs {
-		if t.Type == tlvparse.PP2_TYPE_AZURE && len(t.Value) > 0 &&
-			t.Value[0] == tlvparse.PP2_SUBTYPE_AZURE_PRIVATEENDPOINT_LINKID && len(t.Value) != 5 {
+		if !isAzureLinkID(t) {
+			continue
+		}
+		if len(t.Value) != 5 || found {
 			return 0, false, errBadAzureTLV
 		}
+		id, found = binary.LittleEndian.Uint32(t.Value[1:]), true
 	}
-	id, ok := tlvparse.FindAzurePrivateEndpointLinkID(tlvs)
-	return id, ok, nil
+	return id, found, nil
+}
+
+// isAzureLinkID reports whether t claims to be the private endpoint
+// LinkID, whatever its length.
+func isAzureLinkID(t proxyproto.TLV) bool {
+	return t.Type == tlvparse.PP2_TYPE_AZURE && len(t.Value) > 0 &&
+		t.Value[0] == tlvparse.PP2_SUBTYPE_AZURE_PRIVATEENDPOINT_LINKID
 }

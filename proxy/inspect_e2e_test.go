@@ -218,39 +218,49 @@ func TestInspSplicedShowsOriginCertificate(t *testing.T) {
 }
 
 // TestInspUpstreamVerificationFails: an origin whose certificate is
-// expired, names another host, or comes from an unknown root is refused.
-// bump.go still completes the client handshake with a minted leaf (the
-// client has not said what it wants yet), and every request inside gets
-// 502 upstream_tls naming the verification error; the origin never sees
-// a request.
+// expired, names another host, or comes from an unknown root is refused
+// upstream first: egressd verifies the real server before it answers the
+// client's hello, so the client gets a TLS alert naming the failure and
+// never a minted leaf its trust store accepts (nothing is minted at all),
+// the origin never sees a request, and the tunnel's line says upstream_tls.
+// (Until issue 12 the client handshake completed with a trusted leaf and
+// each request inside got 502 upstream_tls.)
 func TestInspUpstreamVerificationFails(t *testing.T) {
 	pki := newInspPKI(t)
 	strangerRoot, strangerKey := inspNewRoot(t, "stranger root")
 	tests := []struct {
-		name    string
-		host    string
-		spec    inspLeafSpec
-		foreign bool // signed by a root egressd does not trust
-		wantErr string
+		name      string
+		host      string
+		spec      inspLeafSpec
+		foreign   bool // signed by a root egressd does not trust
+		wantErr   string
+		wantAlert string // as crypto/tls names the alert the client received
+		wantCurl  string // as OpenSSL names it
 	}{
 		{
-			name:    "expired",
-			host:    "expired.origin.test",
-			spec:    inspLeafSpec{names: []string{"expired.origin.test"}, notBefore: time.Now().Add(-48 * time.Hour), notAfter: time.Now().Add(-24 * time.Hour)},
-			wantErr: "tls: failed to verify certificate: x509: certificate has expired or is not yet valid",
+			name:      "expired",
+			host:      "expired.origin.test",
+			spec:      inspLeafSpec{names: []string{"expired.origin.test"}, notBefore: time.Now().Add(-48 * time.Hour), notAfter: time.Now().Add(-24 * time.Hour)},
+			wantErr:   "tls: failed to verify certificate: x509: certificate has expired or is not yet valid",
+			wantAlert: "remote error: tls: expired certificate",
+			wantCurl:  "SSL certificate verification failed", // curl maps this alert to exit 60
 		},
 		{
-			name:    "wrong name",
-			host:    "wrongname.origin.test",
-			spec:    inspLeafSpec{names: []string{"other.origin.invalid"}},
-			wantErr: "tls: failed to verify certificate: x509: certificate is valid for other.origin.invalid, not wrongname.origin.test",
+			name:      "wrong name",
+			host:      "wrongname.origin.test",
+			spec:      inspLeafSpec{names: []string{"other.origin.invalid"}},
+			wantErr:   "tls: failed to verify certificate: x509: certificate is valid for other.origin.invalid, not wrongname.origin.test",
+			wantAlert: "remote error: tls: bad certificate",
+			wantCurl:  "alert bad certificate",
 		},
 		{
-			name:    "unknown issuer",
-			host:    "untrusted.origin.test",
-			spec:    inspLeafSpec{names: []string{"untrusted.origin.test"}},
-			foreign: true,
-			wantErr: "tls: failed to verify certificate: x509: certificate signed by unknown authority",
+			name:      "unknown issuer",
+			host:      "untrusted.origin.test",
+			spec:      inspLeafSpec{names: []string{"untrusted.origin.test"}},
+			foreign:   true,
+			wantErr:   "tls: failed to verify certificate: x509: certificate signed by unknown authority",
+			wantAlert: "remote error: tls: unknown certificate authority",
+			wantCurl:  "alert unknown ca",
 		},
 	}
 	for _, tc := range tests {
@@ -266,38 +276,25 @@ func TestInspUpstreamVerificationFails(t *testing.T) {
 			target := tc.host + ":" + o.port
 
 			tconn, err := inspTLSVia(s.addr, target, tc.host, pki.corpPool)
-			if err != nil {
-				t.Fatal(err)
+			if err == nil {
+				tconn.Close()
+				t.Fatalf("client handshake succeeded with a %q leaf, want an alert", tconn.ConnectionState().PeerCertificates[0].Issuer)
 			}
-			defer tconn.Close()
-			leaf := tconn.ConnectionState().PeerCertificates[0]
-			if leaf.Issuer.String() != pki.corpCA.Subject.String() {
-				t.Errorf("client leaf issuer = %q, want the corporate CA", leaf.Issuer)
+			if !strings.Contains(err.Error(), tc.wantAlert) {
+				t.Errorf("client handshake error %q, want %q", err, tc.wantAlert)
 			}
-			br := bufio.NewReader(tconn)
-			for i := range 2 { // keep-alive: the second request fails the same way
-				resp, body := exchange(t, tconn, br, "GET /secret HTTP/1.1\r\nHost: "+target+"\r\n\r\n", "GET")
-				if resp.StatusCode != http.StatusBadGateway {
-					t.Fatalf("request %d: status %d, want 502", i, resp.StatusCode)
-				}
-				if got := resp.Header.Get("X-Proxy-Error"); got != "upstream_tls" {
-					t.Errorf("request %d: X-Proxy-Error = %q, want upstream_tls", i, got)
-				}
-				if want := "tls " + tc.host + ": " + tc.wantErr; !strings.Contains(string(body), want) {
-					t.Errorf("request %d: body %q does not name %q", i, body, want)
-				}
-			}
-			curlOut, stderr, err := inspCurl(t, "-x", "http://"+s.addr, "--cacert", pki.corpCAPath,
-				"-o", "/dev/null", "-w", "%{http_code} %header{x-proxy-error}", "https://"+target+"/curl")
-			if err != nil || curlOut != "502 upstream_tls" {
-				t.Errorf("curl: %v %q (%s), want \"502 upstream_tls\"", err, curlOut, stderr)
+			_, stderr, err := inspCurl(t, "-x", "http://"+s.addr, "--cacert", pki.corpCAPath, "-o", "/dev/null", "https://"+target+"/curl")
+			if err == nil || !strings.Contains(stderr, tc.wantCurl) {
+				t.Errorf("curl: %v %q, want a TLS failure naming %q", err, stderr, tc.wantCurl)
 			}
 			if n := o.requests.Load(); n != 0 {
 				t.Errorf("origin served %d requests, want none", n)
 			}
-
-			e := s.waitKind(t, "bumped", tc.host, "/secret")
-			inspCheckFields(t, e, map[string]string{"status": "502", "error": "upstream_tls", "url": "https://" + target + "/secret"})
+			if m := s.obs.mints.Load(); m != 0 {
+				t.Errorf("%d leaves minted for an upstream that failed verification, want 0", m)
+			}
+			e := s.waitKind(t, "bumped_tunnel", tc.host, "")
+			inspCheckFields(t, e, map[string]string{"status": "200", "error": "upstream_tls", "sni": tc.host})
 			var warned bool
 			for _, ev := range s.events.FilterMessage("upstream TLS verification failed").All() {
 				m := ev.ContextMap()

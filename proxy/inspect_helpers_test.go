@@ -249,8 +249,9 @@ func startInspProxy(t testing.TB, pki *inspPKI, ti acl.TLSInspectionConfig, twea
 	return startInspProxyObs(t, pki, ti, tweak, aclTweak, &inspCounter{})
 }
 
-// startInspProxyObs is startInspProxy with a caller's observer.
-func startInspProxyObs(t testing.TB, pki *inspPKI, ti acl.TLSInspectionConfig, tweak func(*tlsinspect.Config), aclTweak func(*acl.Config), obs *inspCounter) *inspSetup {
+// startInspProxyObs is startInspProxy with a caller's observer and more
+// proxy options.
+func startInspProxyObs(t testing.TB, pki *inspPKI, ti acl.TLSInspectionConfig, tweak func(*tlsinspect.Config), aclTweak func(*acl.Config), obs *inspCounter, opts ...proxyOption) *inspSetup {
 	t.Helper()
 	cfg := tlsinspect.Config{CACert: pki.corpCAPath, CAKey: pki.corpKey, UpstreamRoots: []string{pki.originRootPath}}
 	if tweak != nil {
@@ -260,7 +261,7 @@ func startInspProxyObs(t testing.TB, pki *inspPKI, ti acl.TLSInspectionConfig, t
 	if err != nil {
 		t.Fatalf("tlsinspect.Load: %v", err)
 	}
-	p := startProxy(t,
+	p := startProxy(t, append([]proxyOption{
 		withResolver(loopbackResolver(inspNames...)),
 		withACL(func(c *acl.Config) {
 			c.Tenants[0].TLSInspection = ti
@@ -269,7 +270,7 @@ func startInspProxyObs(t testing.TB, pki *inspPKI, ti acl.TLSInspectionConfig, t
 			}
 		}),
 		func(_ testing.TB, _ *proxy.Config, d *proxy.Deps) { d.Inspector = insp },
-	)
+	}, opts...)...)
 	return &inspSetup{testProxy: p, pki: pki, obs: obs}
 }
 
@@ -300,6 +301,11 @@ func inspTunnel(proxyAddr, target string) (net.Conn, *bufio.Reader, error) {
 // tunnel to target, trusting roots; sni "" sends no server_name at all.
 // The returned conn is nil on error.
 func inspTLSVia(proxyAddr, target, sni string, roots *x509.CertPool) (*tls.Conn, error) {
+	return inspTLSViaALPN(proxyAddr, target, sni, roots, []string{"http/1.1"})
+}
+
+// inspTLSViaALPN is inspTLSVia offering alpn.
+func inspTLSViaALPN(proxyAddr, target, sni string, roots *x509.CertPool, alpn []string) (*tls.Conn, error) {
 	c, br, err := inspTunnel(proxyAddr, target)
 	if err != nil {
 		return nil, err
@@ -308,7 +314,7 @@ func inspTLSVia(proxyAddr, target, sni string, roots *x509.CertPool) (*tls.Conn,
 		c.Close()
 		return nil, errors.New("proxy sent bytes after the CONNECT response")
 	}
-	cfg := &tls.Config{ServerName: sni, RootCAs: roots, NextProtos: []string{"http/1.1"}}
+	cfg := &tls.Config{ServerName: sni, RootCAs: roots, NextProtos: alpn}
 	if sni == "" {
 		// crypto/tls will not verify without a name, and setting one
 		// would send it as SNI: verify the chain here and leave the

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -38,12 +39,12 @@ func (l *logSampler) allowAt(now time.Time) (bool, int64) {
 // warnHeaderRefused logs a connection closed at the PROXY header, at warn
 // level: when the PLS NAT range or trusted_proxies is wrong, this line is
 // the only sign that every tenant is being turned away.
-func (s *Server) warnHeaderRefused(outcome string, peer interface{ String() string }) {
+func (s *Server) warnHeaderRefused(outcome fmt.Stringer, peer fmt.Stringer) {
 	ok, suppressed := s.headerLog.allow()
 	if !ok {
 		return
 	}
-	fields := []zap.Field{zap.String("outcome", outcome), zap.Stringer(fieldPeer, peer)}
+	fields := []zap.Field{zap.Stringer("outcome", outcome), zap.Stringer(fieldPeer, peer)}
 	if suppressed > 0 {
 		fields = append(fields, zap.Int64("suppressed", suppressed))
 	}

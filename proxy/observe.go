@@ -15,26 +15,15 @@ type observer struct{ m *metrics.Metrics }
 
 func (o observer) SetConnectionLimit(n int) { o.m.SetConnectionLimit(n) }
 
-func (o observer) LimitRejected(scope, tenant string) {
-	s := metrics.ScopeTenant
-	if scope == "global" {
-		s = metrics.ScopeGlobal
-	}
-	o.m.LimitRejected(s, tenant)
+func (o observer) LimitRejected(scope metrics.LimitScope, tenant string) {
+	o.m.LimitRejected(scope, tenant)
 }
 
 func (o observer) ConnOpened() *metrics.Conn { return o.m.ConnOpened() }
 
-var headerResults = map[string]metrics.HeaderResult{
-	headerOK: metrics.HeaderOK, headerLocal: metrics.HeaderLocal, headerMissing: metrics.HeaderMissing,
-	headerMalformed: metrics.HeaderMalformed, headerUntrusted: metrics.HeaderUntrusted, headerTimeout: metrics.HeaderTimeout,
-}
-
-func (o observer) ProxyHeader(outcome string) {
-	if r, ok := headerResults[outcome]; ok {
-		o.m.ProxyHeader(r)
-	}
-}
+// ProxyHeader counts a header outcome; HeaderNone (no header expected or
+// sent) is not counted.
+func (o observer) ProxyHeader(r metrics.HeaderResult) { o.m.ProxyHeader(r) }
 
 func (o observer) AuthFailed(tenant string) { o.m.AuthFailed(tenant) }
 
@@ -46,6 +35,7 @@ func (o observer) Request(e *entry) {
 	if o.m == nil {
 		return
 	}
+	k := kinds[e.kind]
 	r := metrics.Request{
 		Tenant:    e.dec.Tenant,
 		Kind:      metrics.KindHTTP,
@@ -53,20 +43,19 @@ func (o observer) Request(e *entry) {
 		Decision:  e.dec,
 		Status:    e.status,
 		Duration:  time.Since(e.start),
-		Inspected: e.kind == "bumped",
+		Inspected: k.inspected,
 	}
-	if e.kind == "connect" || e.kind == "bumped_tunnel" {
+	if k.tunnel {
 		r.Kind = metrics.KindConnect // tunnel bytes are counted by metrics.Tunnel
 	} else {
 		r.BytesUp, r.BytesDown = e.up, e.down
 	}
-	switch e.errText {
-	case "", "acl", "auth", "ssrf", "not_tls_spliced", "sni_would_deny", "client_aborted", "client_gone":
-	case "limit":
+	switch outcomes[e.outcome].class {
+	case classLimit:
 		r.Refused = metrics.RefusedLimit
-	case "sni_denied", "not_tls_refused", "client_tls", "client_hello":
+	case classTLS:
 		r.Refused = metrics.RefusedTLS
-	default:
+	case classFailed:
 		r.Failed = e.dec.Action == acl.Allow
 	}
 	o.m.ObserveRequest(r)
@@ -81,9 +70,9 @@ func (s *Server) observeDial(dns, connect time.Duration, err error) {
 	switch {
 	case err == nil:
 		m.ObserveDial(connect)
-	case errors.As(err, &de) && de.Step == "dns":
+	case errors.As(err, &de) && de.Step == DialStepDNS:
 		m.DialFailed(metrics.DialDNS)
-	case errors.As(err, &de) && de.Step == "ssrf":
+	case errors.As(err, &de) && de.Step == DialStepSSRF:
 		m.DialFailed(metrics.DialSSRF)
 	default:
 		m.DialFailed(metrics.DialFailureOf(err))

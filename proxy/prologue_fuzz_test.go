@@ -106,6 +106,7 @@ func FuzzPrologue(f *testing.F) {
 		MaxHeaderBytes:        16 << 10,
 	}
 	optionalPP(&cfg)
+	cfg.SetDefaults()
 	srv, err := proxy.New(cfg, proxy.Deps{
 		Log:       log,
 		AccessLog: zap.NewNop(),

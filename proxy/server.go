@@ -58,6 +58,7 @@ type Deps struct {
 // Server is one proxy listener and everything in flight on it.
 type Server struct {
 	cfg       Config
+	pv        provisioned // cfg parsed into typed values, once
 	log       *zap.Logger
 	access    accessLogger
 	metrics   observer
@@ -90,10 +91,13 @@ type Server struct {
 
 type policyBox struct{ p Policy }
 
-// New validates cfg and builds a Server; it does not listen.
+// New builds a Server from a section that config.Parse has already given
+// its defaults and validated (code that builds a Config by hand calls
+// SetDefaults and Validate itself); New only provisions it. It does not
+// listen.
 func New(cfg Config, d Deps) (*Server, error) {
-	cfg.SetDefaults()
-	if err := cfg.Validate(); err != nil {
+	pv, err := cfg.provision()
+	if err != nil {
 		return nil, err
 	}
 	if d.Log == nil || d.Policy == nil {
@@ -125,6 +129,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	rand.Read(seed[:])
 	s := &Server{
 		cfg:      cfg,
+		pv:       pv,
 		log:      d.Log,
 		access:   access,
 		metrics:  observer{d.Metrics},
@@ -168,11 +173,11 @@ func (s *Server) Ready() bool { return !s.unready.Load() }
 // call Shutdown after the load balancer has had time to notice.
 func (s *Server) BeginDrain() { s.unready.Store(true) }
 
-// Listen opens the proxy port with the configured TCP keepalives set on
-// every accepted connection (once, by the listener, rather than again per
-// connection: four setsockopt calls each time).
+// Listen opens the proxy port with the configured TCP keepalives on every
+// accepted connection; on Linux they are set once on the listening socket
+// and inherited, together with TCP_DEFER_ACCEPT (see listenConfig).
 func (s *Server) Listen() (net.Listener, error) {
-	lc := net.ListenConfig{KeepAliveConfig: keepAlive(s.cfg.TCPKeepAlive)}
+	lc := listenConfig(keepAlive(s.cfg.TCPKeepAlive), s.cfg.ProxyHeaderTimeout)
 	ln, err := lc.Listen(context.Background(), "tcp", s.cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", s.cfg.Listen, err)
@@ -213,7 +218,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		backoff = 0
 		if s.open.Load() >= int64(s.cfg.MaxConnections) {
-			s.metrics.LimitRejected("global", "")
+			s.metrics.LimitRejected(metrics.ScopeGlobal, "")
 			c.Write(overloaded)
 			c.Close()
 			continue

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -29,28 +30,32 @@ type tunnel struct {
 }
 
 // detachTunnel runs the tunnel between c and upstream on two fresh
-// goroutines and lets the connection's own goroutine return. That goroutine's stack grew while it
-// parsed, decided and dialed; parked for the life of an idle tunnel it
-// would cost several KiB per tunnel, where two fresh copy loops need about
-// 2 KiB each. The entry's bytes are filled in before the cleanups run.
-func (c *clientConn) detachTunnel(e *entry, upstream net.Conn, pending []byte) {
+// goroutines and lets the connection's own goroutine return. That
+// goroutine's stack grew while it parsed, decided and dialed; parked for
+// the life of an idle tunnel it would cost several KiB per tunnel, where
+// two fresh copy loops need about 2 KiB each. The tunnel shares life: the
+// last copy loop to finish fills in the entry's bytes and closes the
+// connection, then the exchange's ends (log line, tenant slot, tunnel
+// metric) run once the connection's goroutine has let go as well.
+func (c *clientConn) detachTunnel(e *entry, life *lifetime, upstream net.Conn, pending []byte) {
 	s := c.s
 	c.detached = true
-	c.handoff.Store(2)
 	// The request's buffers are not read again; drop them for the tunnel's life.
 	c.req.h, c.resp, c.req.authority, c.req.path, c.req.connTokens = head{}, head{}, nil, nil, nil
 	t := &tunnel{idle: s.cfg.TunnelIdleTimeout, a: c.raw, b: upstream}
 	t.touch()
+	var up, down int64
+	life.finally(c.close)
 	var left atomic.Int32
 	left.Store(2)
-	var up, down int64
+	life.share()
 	done := func() {
 		if left.Add(-1) != 0 {
 			return
 		}
 		upstream.Close()
 		e.up, e.down = up, down
-		c.handoffDone()
+		life.done()
 	}
 	go func() {
 		defer done()
@@ -111,11 +116,11 @@ func (t *tunnel) idleFor() time.Duration {
 // pipe copies src to dst until EOF, then half-closes dst so the peer sees
 // the EOF while the other direction keeps flowing.
 //
-// Each round waits for data holding nothing, then reads what is there
-// into a pooled buffer and writes it on: three syscalls for the small
-// messages of a TLS handshake or an API call, and no buffer or kernel pipe
-// pinned while the tunnel idles. A read that fills the buffer means bulk
-// data, and then the kernel splices the next chunk socket to socket.
+// Each round reads what is there into a pooled buffer and writes it on;
+// the buffer goes back to the pool whenever the read finds nothing, so an
+// idle tunnel pins no buffer and no kernel pipe while it waits (see
+// readReady). A read that fills the buffer means bulk data, and then the
+// kernel splices the next chunk socket to socket.
 func (t *tunnel) pipe(dst, src net.Conn, pending []byte) int64 {
 	var total int64
 	if len(pending) > 0 {
@@ -135,11 +140,10 @@ func (t *tunnel) pipe(dst, src net.Conn, pending []byte) int64 {
 		}
 		var n int64
 		var err error
-		if sok {
-			err = waitReadable(srcTCP)
-		}
 		var full bool
-		if err == nil {
+		if sok {
+			n, full, err = copyReady(dst, srcTCP)
+		} else {
 			n, full, err = copyOnce(dst, src)
 		}
 		if err == nil && full && sok && dok {
@@ -184,6 +188,70 @@ func copyOnce(dst, src net.Conn) (n int64, full bool, err error) {
 		}
 	}
 	return n, nr == len(*bufp), err
+}
+
+// copyReady is copyOnce for a TCP source, without pinning the buffer
+// while src has nothing to read: the read is tried inside the poller's
+// callback, and on EAGAIN the buffer goes back to the pool before the
+// goroutine parks. A message that is already there costs one read and one
+// write. (It replaces a MSG_PEEK wait followed by the read: one syscall
+// fewer per message that was waiting, about 2.4 of the 53 syscalls of a
+// new tunnel; issue 18, bench/PROFILE.md.)
+func copyReady(dst net.Conn, src *net.TCPConn) (n int64, full bool, err error) {
+	bufp, nr, err := readReady(src)
+	if bufp == nil {
+		return 0, false, err
+	}
+	defer copyBufPool.Put(bufp)
+	if nr > 0 {
+		nw, werr := dst.Write((*bufp)[:nr])
+		n = int64(nw)
+		if werr != nil {
+			return n, false, werr
+		}
+	}
+	return n, nr == len(*bufp), err
+}
+
+// readReady waits until c is readable and reads into a pooled buffer,
+// holding the buffer only while a read is under way. bufp is nil when
+// nothing was read; the caller returns a non-nil bufp to copyBufPool. EOF
+// is reported as io.EOF with the bytes read before it, like net.Conn.Read.
+func readReady(c *net.TCPConn) (bufp *[]byte, n int, err error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil, 0, err
+	}
+	var rerr error
+	err = rc.Read(func(fd uintptr) bool {
+		bufp = copyBufPool.Get().(*[]byte)
+		for {
+			n, rerr = syscall.Read(int(fd), *bufp)
+			if rerr != syscall.EINTR {
+				break
+			}
+		}
+		if rerr == syscall.EAGAIN {
+			copyBufPool.Put(bufp)
+			bufp = nil
+			return false // park with no buffer; the poller calls again
+		}
+		return true
+	})
+	switch {
+	case err != nil: // deadline or closed: no read happened
+		if bufp != nil {
+			copyBufPool.Put(bufp)
+		}
+		return nil, 0, err
+	case rerr != nil:
+		copyBufPool.Put(bufp)
+		return nil, 0, &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError("read", rerr)}
+	case n == 0:
+		copyBufPool.Put(bufp)
+		return nil, 0, io.EOF
+	}
+	return bufp, n, nil
 }
 
 type closeWriter interface{ CloseWrite() error }

@@ -9,7 +9,50 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/egressd/egressd/acl"
 )
+
+// upstreams is where a request's upstream connection comes from and goes
+// back to: the shared pool for plain requests (poolUpstreams), or the one
+// pinned connection of an inspected tunnel (*bumpState). The request path
+// does not know which.
+type upstreams interface {
+	// take returns a connection for a request to t, dialing through
+	// check when nothing reusable is there; reused says whether it has
+	// carried a request before (a stale one may then be retried).
+	take(key poolKey, t acl.Target, check func(netip.Addr) acl.Decision) (up *upConn, reused bool, err error)
+	// put parks a connection whose response ended cleanly.
+	put(up *upConn)
+}
+
+// poolUpstreams serves plain requests from the server's pool, except a
+// connection pinned to this client connection (pin.go), which only it uses.
+type poolUpstreams struct{ c *clientConn }
+
+func (p poolUpstreams) take(key poolKey, t acl.Target, check func(netip.Addr) acl.Decision) (*upConn, bool, error) {
+	s := p.c.s
+	up := p.c.takePinned(key)
+	if up == nil {
+		up = s.pool.get(key)
+	}
+	if up != nil {
+		if check(up.addr.Addr()).Action == acl.Allow {
+			return up, true, nil
+		}
+		// Pooled under a policy whose rules allowed that address; not this one.
+		up.conn.Close()
+	}
+	up, err := s.dialUpstream(key, t, check)
+	return up, false, err
+}
+
+func (p poolUpstreams) put(up *upConn) {
+	if p.c.pin(up) {
+		return
+	}
+	p.c.s.pool.put(up)
+}
 
 // upConn is one upstream connection with its own buffers.
 type upConn struct {
@@ -19,12 +62,22 @@ type upConn struct {
 	addr   netip.AddrPort
 	key    poolKey
 	idleAt time.Time
+	// connAuth is set once an exchange on this connection used
+	// connection-oriented authentication (NTLM, Negotiate): the origin now
+	// treats the connection itself as that user, so it may serve only the
+	// client connection that authenticated it (see pin.go).
+	connAuth bool
 }
 
+// poolKey names the connections one request may reuse. tenant is part of
+// it: an idle connection carries whatever state its origin attached to it
+// (an authenticated session, a response it sent late), and none of one
+// tenant's may reach another.
 type poolKey struct {
-	tls  bool
-	host string
-	port uint16
+	tenant string
+	tls    bool
+	host   string
+	port   uint16
 }
 
 func newUpConn(c net.Conn, addr netip.AddrPort, key poolKey) *upConn {
@@ -44,9 +97,6 @@ type upstreamPool struct {
 	closed    bool
 }
 
-// freshIdle is how long a pooled connection is trusted without a peek.
-const freshIdle = time.Second
-
 func newUpstreamPool(perHost int, timeout time.Duration) *upstreamPool {
 	return &upstreamPool{idle: make(map[poolKey][]*upConn), perHost: perHost, timeout: timeout, lastSweep: time.Now()}
 }
@@ -65,19 +115,24 @@ func (p *upstreamPool) get(k poolKey) *upConn {
 		list[len(list)-1] = nil
 		p.idle[k] = list[:len(list)-1]
 		p.mu.Unlock()
-		idle := now.Sub(u.idleAt)
-		// A connection parked a moment ago is almost never stale, and a
-		// replayable request is retried if it was; skip the peek syscall
-		// on the hot path of back-to-back requests.
-		if idle < p.timeout && (idle < freshIdle || alive(u.conn)) {
+		// Always peek, however recently it was parked: bytes the origin
+		// sent after its response (a late or forged second response) must
+		// never be read as the answer to the next request. One recvfrom
+		// per reuse is the price.
+		if now.Sub(u.idleAt) < p.timeout && alive(u.conn) {
 			return u
 		}
 		u.conn.Close()
 	}
 }
 
-// put parks u for reuse, or closes it when the pool for its origin is full.
+// put parks u for reuse, or closes it when the pool for its origin is full
+// or it holds bytes nobody asked for.
 func (p *upstreamPool) put(u *upConn) {
+	if hasUnread(u) {
+		u.conn.Close()
+		return
+	}
 	now := time.Now()
 	u.idleAt = now
 	u.conn.SetDeadline(time.Time{})
@@ -133,6 +188,25 @@ func (p *upstreamPool) closeAll() {
 			u.conn.Close()
 		}
 	}
+}
+
+// hasUnread reports whether u holds bytes past the response just relayed:
+// in its bufio.Reader or, for TLS, decrypted inside the tls.Conn. Such a
+// connection is out of step with its origin and is never reused.
+func hasUnread(u *upConn) bool {
+	if u.br.Buffered() > 0 {
+		return true
+	}
+	if _, ok := u.conn.(*tls.Conn); !ok {
+		return false // the socket itself is peeked by alive on reuse
+	}
+	// tls.Conn returns plaintext it already holds even past a deadline,
+	// and an expired deadline fails the read before any syscall; a timeout
+	// is temporary and leaves the TLS state usable.
+	u.conn.SetReadDeadline(time.Unix(1, 0))
+	_, err := u.br.Peek(1)
+	u.conn.SetReadDeadline(time.Time{})
+	return err == nil || !isTimeout(err)
 }
 
 // alive reports whether an idle connection is still usable: the origin has

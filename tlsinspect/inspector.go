@@ -13,10 +13,47 @@ import (
 // ErrNotEnabled is returned by Load when the config has no ca_cert.
 var ErrNotEnabled = errors.New("tlsinspect: tls_inspection.ca_cert is not set")
 
-// alpnHTTP1 is all the bumped client leg can serve today; a client that
-// offers only h2 fails the handshake with no_application_protocol rather
-// than being answered in a protocol it did not ask for.
-var alpnHTTP1 = []string{"http/1.1"}
+// ALPN protocol IDs (RFC 7301, RFC 9113 §3.2) the bumped legs speak.
+const (
+	ALPNHTTP1 = "http/1.1"
+	ALPNH2    = "h2"
+)
+
+// alpnHTTP1 is the default of both legs: a leg given no protocols speaks
+// HTTP/1.1, and a client that offers only h2 then fails the handshake with
+// no_application_protocol rather than being answered in a protocol it did
+// not ask for.
+var alpnHTTP1 = []string{ALPNHTTP1}
+
+// UpstreamALPN is what to offer the real server for a client that offered
+// clientALPN: h2 only when the client can speak it too, so that the client
+// leg can be offered exactly what the upstream chose.
+func UpstreamALPN(clientALPN []string) []string {
+	for _, p := range clientALPN {
+		if p == ALPNH2 {
+			return []string{ALPNH2, ALPNHTTP1}
+		}
+	}
+	return alpnHTTP1
+}
+
+// ClientALPN is the single protocol to offer the client once the upstream
+// negotiated upstream: h2 only when the upstream speaks h2, so every h2
+// stream has an h2 stream behind it; HTTP/1.1 otherwise (including an
+// upstream without ALPN).
+func ClientALPN(upstream string) string {
+	if upstream == ALPNH2 {
+		return ALPNH2
+	}
+	return ALPNHTTP1
+}
+
+func protosOr(alpn []string) []string {
+	if len(alpn) == 0 {
+		return alpnHTTP1
+	}
+	return alpn
+}
 
 // upstreamSessionCacheSize bounds TLS session resumption state kept for
 // upstream servers; resumption saves a full handshake per bumped request
@@ -147,10 +184,11 @@ func (i *Inspector) Certificate(host string) (*tls.Certificate, error) {
 }
 
 // TLSConfigFor is the server config for the client leg of a bumped tunnel
-// to host: the minted leaf plus chain, TLS 1.2 or later, HTTP/1.1 only.
-// Session tickets are off because each connection gets its own config, so
-// a ticket could never be redeemed.
-func (i *Inspector) TLSConfigFor(host string) (*tls.Config, error) {
+// to host: the minted leaf plus chain, TLS 1.2 or later, offering alpn
+// (HTTP/1.1 when none is given; see ClientALPN). Session tickets are off
+// because each connection gets its own config, so a ticket could never be
+// redeemed.
+func (i *Inspector) TLSConfigFor(host string, alpn ...string) (*tls.Config, error) {
 	c, err := i.Certificate(host)
 	if err != nil {
 		return nil, err
@@ -158,7 +196,7 @@ func (i *Inspector) TLSConfigFor(host string) (*tls.Config, error) {
 	return &tls.Config{
 		Certificates:           []tls.Certificate{*c},
 		MinVersion:             tls.VersionTLS12,
-		NextProtos:             alpnHTTP1,
+		NextProtos:             protosOr(alpn),
 		SessionTicketsDisabled: true,
 	}, nil
 }
@@ -167,13 +205,14 @@ func (i *Inspector) TLSConfigFor(host string) (*tls.Config, error) {
 // the real server: verified against the system roots plus upstream_roots,
 // with serverName as SNI and verification name. Verification is skipped
 // only for hosts listed in insecure_upstream; callers should check
-// Insecure and log loudly when it is true.
-func (i *Inspector) UpstreamConfig(serverName string) *tls.Config {
+// Insecure and log loudly when it is true. alpn is offered (HTTP/1.1 when
+// none is given; see UpstreamALPN).
+func (i *Inspector) UpstreamConfig(serverName string, alpn ...string) *tls.Config {
 	return &tls.Config{
 		ServerName:         serverName,
 		RootCAs:            i.roots,
 		MinVersion:         tls.VersionTLS12,
-		NextProtos:         alpnHTTP1,
+		NextProtos:         protosOr(alpn),
 		ClientSessionCache: i.sessions,
 		InsecureSkipVerify: i.Insecure(serverName), //nolint:gosec // Opt-in per exact host via insecure_upstream.
 	}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 )
@@ -53,7 +54,8 @@ func TestClientLeg(t *testing.T) {
 	insp, _, ca, _ := newInspector(t, nil)
 	tests := []struct {
 		name       string
-		host       string // passed to TLSConfigFor
+		host       string   // passed to TLSConfigFor
+		alpn       []string // passed to TLSConfigFor
 		client     *tls.Config
 		wantErr    string
 		wantALPN   string
@@ -79,6 +81,20 @@ func TestClientLeg(t *testing.T) {
 			wantErr: "remote error: tls: protocol version not supported",
 		},
 		{
+			name:     "h2 offered when the upstream chose h2",
+			host:     "bump.example",
+			alpn:     []string{ClientALPN("h2")},
+			client:   &tls.Config{ServerName: "bump.example", NextProtos: []string{"h2", "http/1.1"}},
+			wantALPN: "h2", wantIssuer: "CN=Test Inspection CA",
+		},
+		{
+			name:    "h2-only client is refused when the upstream chose HTTP/1.1",
+			host:    "bump.example",
+			alpn:    []string{ClientALPN("http/1.1")},
+			client:  &tls.Config{ServerName: "bump.example", NextProtos: []string{"h2"}},
+			wantErr: "remote error: tls: no application protocol",
+		},
+		{
 			name:    "h2-only client is refused rather than mis-served",
 			host:    "bump.example",
 			client:  &tls.Config{ServerName: "bump.example", NextProtos: []string{"h2"}},
@@ -87,7 +103,7 @@ func TestClientLeg(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			srv, err := insp.TLSConfigFor(tc.host)
+			srv, err := insp.TLSConfigFor(tc.host, tc.alpn...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -230,5 +246,30 @@ func TestUpstreamVerification(t *testing.T) {
 	}
 	if !insp.Insecure("LEGACY.test.") || insp.Insecure("origin.test") || insp.Insecure("") {
 		t.Fatal("Insecure() does not match exactly the configured hosts")
+	}
+}
+
+// TestALPNFollowsTheUpstream: the upstream is offered h2 only for a client
+// that offered it, and the client is offered h2 only when the upstream
+// chose it, so an h2 stream always has an h2 stream behind it.
+func TestALPNFollowsTheUpstream(t *testing.T) {
+	for _, tc := range []struct {
+		client []string
+		want   string
+	}{
+		{client: nil, want: "http/1.1"},
+		{client: []string{"http/1.1"}, want: "http/1.1"},
+		{client: []string{"h2"}, want: "h2 http/1.1"},
+		{client: []string{"http/1.1", "h2"}, want: "h2 http/1.1"},
+		{client: []string{"spdy/3", "acme-tls/1"}, want: "http/1.1"},
+	} {
+		if got := strings.Join(UpstreamALPN(tc.client), " "); got != tc.want {
+			t.Errorf("UpstreamALPN(%q) = %q, want %q", tc.client, got, tc.want)
+		}
+	}
+	for up, want := range map[string]string{"h2": "h2", "http/1.1": "http/1.1", "": "http/1.1"} {
+		if got := ClientALPN(up); got != want {
+			t.Errorf("ClientALPN(%q) = %q, want %q", up, got, want)
+		}
 	}
 }

@@ -2,8 +2,9 @@ package tlsinspect
 
 import "time"
 
-// Observer receives the inspector's metrics events; the proxy adapts it to
-// Prometheus. Calls are made synchronously on the handshake path, so
+// Observer receives the inspector's metrics events; cmd/egressd adapts it
+// to package metrics (inspectObserver in serve.go), so tlsinspect imports
+// no metrics code. Calls are made synchronously on the handshake path, so
 // implementations must be cheap and safe for concurrent use.
 //
 // Every Certificate call reports exactly one CacheHit or CacheMiss; each

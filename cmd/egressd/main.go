@@ -5,6 +5,7 @@
 //	egressd check -config FILE     validate and lint a config, print a summary
 //	egressd explain ...            why a request would be allowed or denied
 //	egressd replay -config NEW LOG what a candidate policy would change
+//	egressd rulesets [NAME...]     the built-in rulesets and their contents
 //	egressd ca init --out DIR      create a development CA for TLS inspection
 //	egressd inject -config FILE    run the workload-side admission webhook
 //	egressd version

@@ -217,3 +217,27 @@ func TestExplainAgreesWithProxy(t *testing.T) {
 		})
 	}
 }
+
+// TestReloadWarnsOnlyWhenTheProxySectionChanged: a reload compares the
+// parsed proxy section with the one the listener runs with, so a rules-only
+// change is applied silently and a changed listener setting is flagged as
+// waiting for a restart.
+func TestReloadWarnsOnlyWhenTheProxySectionChanged(t *testing.T) {
+	s := newServer(t)
+	cm := newConfigMapDir(t, reloadConfig(s.proxy, s.admin, allowLoopback))
+	startWithConfig(t, cm.path(), s)
+	reloaded := func() int { return strings.Count(s.stderr.String(), `"config reloaded"`) }
+	const warning = "section changed; listener settings take effect at the next restart"
+
+	cm.swap(reloadConfig(s.proxy, s.admin, denyAll))
+	waitFor(t, 15*time.Second, "the rules-only reload", func() bool { return reloaded() == 1 })
+	if strings.Contains(s.stderr.String(), warning) {
+		t.Fatalf("a rules-only reload warned that the proxy section changed:\n%s", s.stderr)
+	}
+
+	cm.swap(strings.Replace(reloadConfig(s.proxy, s.admin, denyAll), "  drain_timeout: 10s\n", "  drain_timeout: 11s\n", 1))
+	waitFor(t, 15*time.Second, "the proxy-section reload", func() bool { return reloaded() == 2 })
+	if !strings.Contains(s.stderr.String(), warning) {
+		t.Fatalf("a changed drain_timeout was not flagged:\n%s", s.stderr)
+	}
+}

@@ -11,6 +11,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/egressd/egressd/acl"
 	"github.com/egressd/egressd/internal/config"
 )
 
@@ -94,19 +95,16 @@ func listenPort(addr string) (int32, error) {
 	return int32(n), nil
 }
 
-// parsePrefixes reads IPs and CIDRs the way proxy.Config does.
+// parsePrefixes reads IPs and CIDRs with the parser egressd itself uses,
+// so deploycheck can never accept a range the proxy refuses.
 func parsePrefixes(list []string) ([]netip.Prefix, error) {
 	out := make([]netip.Prefix, 0, len(list))
 	for _, s := range list {
-		if a, err := netip.ParseAddr(s); err == nil {
-			out = append(out, netip.PrefixFrom(a, a.BitLen()))
-			continue
-		}
-		p, err := netip.ParsePrefix(s)
+		p, err := acl.ParsePrefix(s)
 		if err != nil {
-			return nil, fmt.Errorf("%q: not an IP or CIDR", s)
+			return nil, fmt.Errorf("%q: %v", s, err)
 		}
-		out = append(out, p.Masked())
+		out = append(out, p)
 	}
 	return out, nil
 }

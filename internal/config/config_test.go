@@ -36,13 +36,23 @@ func TestLoadErrorsNameTheLine(t *testing.T) {
 		{"required_without_trust.yaml", []string{
 			"testdata/required_without_trust.yaml:2: proxy.trusted_proxies: required when proxy_protocol is required",
 		}},
+		// One CIDR parser: the same value is refused the same way wherever
+		// it appears, instead of being masked in trusted_proxies.
+		{"host_bits.yaml", []string{
+			`testdata/host_bits.yaml:5: proxy.trusted_proxies[0]: "10.0.0.5/24": host bits set; use "10.0.0.0/24"`,
+			`testdata/host_bits.yaml:11: tenants[0].nat_cidrs[0]: "10.0.0.5/24": host bits set; use "10.0.0.0/24"`,
+		}},
+		{"bump_without_ca.yaml", []string{
+			`testdata/bump_without_ca.yaml:12: tenants[1].tls_inspection.mode: "bump": tenant inspected inspects TLS but no inspection CA is configured`,
+		}},
 		{"bad_values.yaml", []string{
 			`testdata/bad_values.yaml:3: proxy.proxy_protocol: "sometimes": must be required, optional or off`,
-			`testdata/bad_values.yaml:6: proxy.trusted_proxies[1]: "not-a-cidr": not an IP or CIDR`,
+			`testdata/bad_values.yaml:6: proxy.trusted_proxies[1]: "not-a-cidr": not a CIDR`,
 			`testdata/bad_values.yaml:7: proxy.tcp_keepalive: 5m0s: must be well under the Private Link idle cutoff`,
 			`testdata/bad_values.yaml:9: admin.listen: "127.0.0.1:3128": must differ from proxy.listen`,
 			`testdata/bad_values.yaml:11: log.format: "xml": must be json, squid or squid_extended`,
-			`testdata/bad_values.yaml:17: tenants[0].rules[0].domains[0]: "*."`,
+			`testdata/bad_values.yaml:12: log.flush_interval: 30s: must be between 0s (unbuffered) and 10s`,
+			`testdata/bad_values.yaml:18: tenants[0].rules[0].domains[0]: "*."`,
 		}},
 	}
 	for _, tc := range tests {
