@@ -112,6 +112,6 @@ func BenchmarkCheckDial10kRules(b *testing.B) {
 	ip := netip.MustParseAddr("12.35.91.7")
 	b.ReportAllocs()
 	for b.Loop() {
-		p.CheckDial("big", ip, 443)
+		p.CheckDial("big", ip, Target{Scheme: "https", Method: "CONNECT", Port: 443})
 	}
 }

@@ -72,9 +72,6 @@ type rule struct {
 	methods []string
 	schemes []string
 	paths   []string
-	// requestOnly is set when the rule constrains methods, schemes or
-	// paths, which are unknown when CheckDial runs.
-	requestOnly bool
 }
 
 type inspection struct {
@@ -202,7 +199,6 @@ func (t *tenant) addRule(rc RuleConfig, path string) {
 	for _, m := range rc.Methods {
 		r.methods = append(r.methods, strings.ToUpper(m))
 	}
-	r.requestOnly = len(r.methods)+len(r.schemes)+len(r.paths) > 0
 	t.rules = append(t.rules, r)
 
 	for _, d := range rc.Domains {

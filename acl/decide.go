@@ -177,7 +177,9 @@ func (r *rule) matchRequest(t *Target) bool {
 	if !matchPort(r.ports, t.Port) {
 		return false
 	}
-	if len(r.methods) > 0 && !containsString(r.methods, t.Method) {
+	// Methods compare case-insensitively: origins differ in whether they
+	// accept "post" as POST, so a deny on POST must also catch "post".
+	if len(r.methods) > 0 && !containsFold(r.methods, t.Method) {
 		return false
 	}
 	if len(r.schemes) > 0 && !containsString(r.schemes, t.Scheme) {
@@ -209,6 +211,15 @@ func matchPort(ports []portRange, port uint16) bool {
 	}
 	for _, pr := range ports {
 		if port >= pr.lo && port <= pr.hi {
+			return true
+		}
+	}
+	return false
+}
+
+func containsFold(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, s) {
 			return true
 		}
 	}
@@ -260,9 +271,12 @@ func cleanPath(p string) bool {
 }
 
 // CheckDial is the SSRF guard on the address actually dialed, after DNS,
-// for a tenant Decide already allowed. Among the tenant's rules with cidrs
-// (first match wins, ports checked, methods/schemes/paths ignored because
-// they were Decide's business):
+// for a tenant Decide already allowed, with the whole request t (CONNECT:
+// method CONNECT and an empty path). Among the tenant's rules with cidrs,
+// first match wins and each rule's ports, methods, schemes and paths apply
+// exactly as in Decide, so a rule scoped to "GET /health" on a range
+// exempts only that request there, and a "deny POST" on a range denies a
+// POST to any name that resolves into it:
 //   - a deny rule containing ip denies (report-only turns it into WouldDeny);
 //   - an allow rule exempts ip from the internal-range check, but for an
 //     internal ip only through a CIDR at least as specific as the internal
@@ -275,7 +289,7 @@ func cleanPath(p string) bool {
 // ReasonSSRF with Rule "ssrf" when the guard found a public address; the
 // proxy should only replace its Decide decision when CheckDial does not
 // return Allow (or returns WouldDeny).
-func (p *Policy) CheckDial(tenant string, ip netip.Addr, port uint16) Decision {
+func (p *Policy) CheckDial(tenant string, ip netip.Addr, t Target) Decision {
 	tn := p.tenant(tenant)
 	if tn == nil {
 		return Decision{Action: Deny, Reason: ReasonNoTenant, Rule: RuleNoTenant}
@@ -293,7 +307,7 @@ func (p *Policy) CheckDial(tenant string, ip netip.Addr, port uint16) Decision {
 				break
 			}
 			r := &tn.rules[id]
-			if r.requestOnly && r.deny || !matchPort(r.ports, port) {
+			if !r.matchRequest(&t) {
 				continue
 			}
 			if !r.deny && b < minBits {

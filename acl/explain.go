@@ -70,7 +70,7 @@ func Explain(p *Policy, id Identity, cred Credentials, t Target) string {
 	case !t.Addr.IsValid():
 		line("ssrf", "checked at dial time on each resolved address")
 	default:
-		dd := p.CheckDial(p.tenants[ti].name, t.Addr, t.Port)
+		dd := p.CheckDial(p.tenants[ti].name, t.Addr, t)
 		_, rangeName, internal := internalPrefix(t.Addr)
 		switch {
 		case dd.Reason == ReasonRule:

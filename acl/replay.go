@@ -116,7 +116,7 @@ func (st *replayStats) replayOne(p *Policy, e *accesslog.Entry) {
 	id := replayIdentity(e)
 	d := p.replayDecide(id, e.Tenant, t)
 	if d.Action == Allow && !d.WouldDeny && t.Addr.IsValid() {
-		if dd := p.CheckDial(d.Tenant, t.Addr, t.Port); dd.Action != Allow || dd.WouldDeny {
+		if dd := p.CheckDial(d.Tenant, t.Addr, t); dd.Action != Allow || dd.WouldDeny {
 			d = dd
 		}
 	}

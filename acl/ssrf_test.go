@@ -94,6 +94,7 @@ func TestCheckDial(t *testing.T) {
 		tenant    string
 		ip        string
 		port      uint16
+		method    string // default GET
 		wantAct   Action
 		wantRule  string
 		wantWould bool
@@ -111,8 +112,12 @@ func TestCheckDial(t *testing.T) {
 		{name: "nat64 metadata blocked despite ::/0", tenant: "a", ip: "64:ff9b::a9fe:a9fe", port: 80, wantAct: Deny, wantRule: "ssrf"},
 		{name: "explicit ula", tenant: "a", ip: "fd00:1::5", port: 443, wantAct: Allow, wantRule: "ula"},
 		{name: "other ula blocked", tenant: "a", ip: "fd00:2::5", port: 443, wantAct: Deny, wantRule: "ssrf"},
-		{name: "request-only deny rule ignored at dial", tenant: "a", ip: "198.51.100.7", port: 443, wantAct: Deny, wantRule: "ssrf"},
-		{name: "request-only allow still exempts", tenant: "a", ip: "192.168.5.9", port: 80, wantAct: Allow, wantRule: "get-only-internal"},
+		{name: "method-scoped deny skips other methods", tenant: "a", ip: "198.51.100.7", port: 443, wantAct: Deny, wantRule: "ssrf"},
+		{name: "method-scoped deny applies to its method at dial", tenant: "a", ip: "198.51.100.7", port: 443, method: "POST", wantAct: Deny, wantRule: "deny-post"},
+		{name: "method-scoped deny matches any case", tenant: "a", ip: "198.51.100.7", port: 443, method: "post", wantAct: Deny, wantRule: "deny-post"},
+		{name: "method-scoped allow exempts its method", tenant: "a", ip: "192.168.5.9", port: 80, wantAct: Allow, wantRule: "get-only-internal"},
+		{name: "method-scoped allow does not exempt another method", tenant: "a", ip: "192.168.5.9", port: 80, method: "DELETE", wantAct: Deny, wantRule: "ssrf"},
+		{name: "method-scoped allow does not exempt a CONNECT", tenant: "a", ip: "192.168.5.9", port: 80, method: "CONNECT", wantAct: Deny, wantRule: "ssrf"},
 		{name: "public with no rules passes guard", tenant: "b", ip: "1.1.1.1", port: 443, wantAct: Allow, wantRule: "ssrf"},
 		{name: "report-only deny rule", tenant: "b", ip: "93.184.216.34", port: 443, wantAct: Allow, wantRule: "deny-bad", wantWould: true},
 		{name: "report-only never opens internal", tenant: "b", ip: "169.254.169.254", port: 80, wantAct: Deny, wantRule: "ssrf"},
@@ -120,7 +125,13 @@ func TestCheckDial(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			d := p.CheckDial(tc.tenant, netip.MustParseAddr(tc.ip), tc.port)
+			req := Target{Scheme: "http", Method: "GET", Path: "/", Port: tc.port}
+			if tc.method == "CONNECT" {
+				req = Target{Scheme: "https", Method: "CONNECT", Port: tc.port}
+			} else if tc.method != "" {
+				req.Method = tc.method
+			}
+			d := p.CheckDial(tc.tenant, netip.MustParseAddr(tc.ip), req)
 			if d.Action != tc.wantAct || d.Rule != tc.wantRule || d.WouldDeny != tc.wantWould {
 				t.Fatalf("got %+v, want action %v rule %q wouldDeny %v", d, tc.wantAct, tc.wantRule, tc.wantWould)
 			}

@@ -205,21 +205,15 @@ func (r *request) originTarget(bs *bumpState, rawTarget []byte) error {
 		if err != nil || name != bs.host || port != bs.port {
 			return errMisdirected
 		}
-		r.authority = hv
 	}
-	r.path = rawTarget
-	p := rawTarget
-	for i, ch := range p {
-		if ch == '?' {
-			p = p[:i]
-			break
-		}
-	}
-	r.target = acl.Target{Scheme: "https", Host: bs.host, Port: bs.port, Method: r.method, Path: string(p)}
+	// Host and port are the tunnel's checked ones whatever the client
+	// wrote (or left out), so nothing of this request's raw authority, or
+	// of an earlier request's, reaches the upstream (issue 12, bypass 1).
+	r.target = acl.Target{Scheme: "https", Host: bs.host, Port: bs.port, Method: r.method}
 	if a, err := netip.ParseAddr(bs.host); err == nil {
 		r.target.Addr = a
 	}
-	return nil
+	return r.setPath(rawTarget)
 }
 
 var errMisdirected = errors.New("proxy: Host does not match the inspected tunnel")

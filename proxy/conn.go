@@ -290,15 +290,31 @@ func denyDetail(d acl.Decision, t acl.Target) string {
 }
 
 func absoluteURL(r *request) string {
-	b := make([]byte, 0, len(r.target.Scheme)+3+len(r.authority)+len(r.path)+1)
+	b := make([]byte, 0, len(r.target.Scheme)+3+len(r.target.Host)+8+len(r.path))
 	b = append(b, r.target.Scheme...)
 	b = append(b, "://"...)
-	b = append(b, r.authority...)
-	if len(r.path) == 0 || r.path[0] != '/' {
-		b = append(b, '/')
-	}
+	b = appendAuthority(b, r.target)
 	b = append(b, r.path...)
 	return string(b)
+}
+
+// appendAuthority appends the canonical host[:port] of t, as the upstream
+// Host header carries it: the host the policy checked (lower case, no
+// trailing dot, IPv6 in brackets), and the port only when it is not the
+// scheme's default (issue 12, bypass 6).
+func appendAuthority(b []byte, t acl.Target) []byte {
+	if t.Addr.Is6() {
+		b = append(b, '[')
+		b = append(b, t.Host...)
+		b = append(b, ']')
+	} else {
+		b = append(b, t.Host...)
+	}
+	if t.Scheme == "https" && t.Port == 443 || t.Scheme == "http" && t.Port == 80 {
+		return b
+	}
+	b = append(b, ':')
+	return strconv.AppendUint(b, uint64(t.Port), 10)
 }
 
 // finish writes the access log line and counts the request; it runs

@@ -212,7 +212,7 @@ func isTimeout(err error) bool {
 // shows would_deny with the rule that would have refused it.
 func dialCheck(pol Policy, e *entry) func(netip.Addr) acl.Decision {
 	return func(ip netip.Addr) acl.Decision {
-		d := pol.CheckDial(e.dec.Tenant, ip, e.target.Port)
+		d := pol.CheckDial(e.dec.Tenant, ip, e.target)
 		if d.Action == acl.Allow && d.WouldDeny && !e.dec.WouldDeny {
 			e.dec.WouldDeny, e.dec.Rule, e.dec.Reason = true, d.Rule, d.Reason
 		}

@@ -41,6 +41,8 @@ func outcomeOf(err error) outcome {
 		return outcomeMalformed
 	case errors.Is(err, errMisdirected):
 		return outcomeMisdirected
+	case errors.Is(err, errAmbiguousPath):
+		return outcomeAmbiguousPath
 	case errors.As(err, &de):
 		switch {
 		case de.Step == DialStepSSRF:

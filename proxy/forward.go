@@ -430,7 +430,8 @@ func writeRequestHead(bw *bufio.Writer, r *request, via string) {
 	}
 	bw.Write(r.path)
 	bw.WriteString(" HTTP/1.1\r\nHost: ")
-	bw.Write(r.authority)
+	var hb [80]byte
+	bw.Write(appendAuthority(hb[:0], r.target))
 	bw.WriteString("\r\n")
 	writeFields(bw, &r.h, r.connTokens)
 	if r.minor == 0 {

@@ -51,6 +51,7 @@ const (
 	outcomeExpectation
 	outcomeMalformed
 	outcomeMisdirected
+	outcomeAmbiguousPath // a path whose meaning depends on who decodes it
 	outcomeUpstreamTLS
 	outcomeDNS
 	outcomeDialTimeout
@@ -122,6 +123,7 @@ var outcomes = [numOutcomes]outcomeInfo{
 	outcomeHTTPVersion:           {status: http.StatusHTTPVersionNotSupported, reason: "http_version", class: classFailed, squid: squidDenied, say: "the HTTP version is not supported"},
 	outcomeExpectation:           {status: http.StatusExpectationFailed, reason: "expectation", class: classFailed, squid: squidDenied, say: "only \"Expect: 100-continue\" is supported"},
 	outcomeMalformed:             {status: http.StatusBadRequest, reason: "malformed_request", class: classFailed, squid: squidDenied, say: "the request is malformed"},
+	outcomeAmbiguousPath:         {status: http.StatusBadRequest, reason: "ambiguous_path", class: classFailed, squid: squidDenied, say: "the request path is ambiguous (an encoded slash or backslash, a control byte, a non-ASCII byte or a broken escape)"},
 	outcomeMisdirected:           {status: http.StatusMisdirectedRequest, reason: "misdirected", class: classFailed, squid: squidDenied, say: "Host does not match the inspected tunnel; this connection serves only its host"},
 	outcomeUpstreamTLS:           {status: http.StatusBadGateway, reason: "upstream_tls", class: classFailed, squid: squidFailed, say: "the destination's TLS certificate did not verify"},
 	outcomeDNS:                   {status: http.StatusBadGateway, reason: "dns", class: classFailed, squid: squidFailed, say: "the destination name did not resolve"},

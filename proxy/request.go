@@ -17,10 +17,12 @@ type request struct {
 	minor  int // HTTP/1.minor
 
 	target acl.Target
-	// authority is host[:port] as the client wrote it; it becomes the Host
-	// header upstream. path is the origin-form request target.
-	authority []byte
-	path      []byte
+	// path is the origin-form request target as it goes upstream: the
+	// normalised path (target.Path) and the query as sent. It lives in
+	// pathBuf, reused per connection and rebuilt for every request. The
+	// upstream Host is built from target, never from the client's bytes.
+	path    []byte
+	pathBuf []byte
 
 	contentLength int64 // -1 when absent
 	chunked       bool
@@ -104,13 +106,16 @@ func parseRequest(r *request, bs *bumpState) error {
 	return r.parseAbsoluteTarget(target)
 }
 
+// internMethod returns the method in upper case: that one spelling is
+// decided, logged and sent, since origins differ in whether "post" means
+// POST (issue 12, bypass 4).
 func internMethod(m []byte) string {
 	for _, s := range commonMethods {
-		if string(m) == s {
+		if asciiEqualFold(m, s) {
 			return s
 		}
 	}
-	return string(m)
+	return string(bytes.ToUpper(m))
 }
 
 func (r *request) parseFields() error {
@@ -249,9 +254,6 @@ func (r *request) parseAbsoluteTarget(t []byte) error {
 	if i := bytes.IndexByte(rest, '#'); i >= 0 {
 		rest = rest[:i]
 	}
-	// An empty path or a bare "?query" is sent upstream with a leading "/"
-	// (RFC 9112 §3.2.1); writeRequestHead adds it.
-	r.path = rest
 	def := uint16(80)
 	if scheme == "https" {
 		def = 443
@@ -261,15 +263,24 @@ func (r *request) parseAbsoluteTarget(t []byte) error {
 	}
 	r.target.Scheme = scheme
 	r.target.Method = r.method
-	p := rest
-	if i := bytes.IndexByte(p, '?'); i >= 0 {
-		p = p[:i]
+	return r.setPath(rest)
+}
+
+// setPath normalises the path of an origin-form target (with its query)
+// into r.path and r.target.Path, the one value rules match and the
+// origin receives.
+func (r *request) setPath(rest []byte) error {
+	p, q := rest, []byte(nil)
+	if i := bytes.IndexByte(rest, '?'); i >= 0 {
+		p, q = rest[:i], rest[i:]
 	}
-	if len(p) == 0 {
-		r.target.Path = "/"
-	} else {
-		r.target.Path = string(p)
+	norm, err := normalizePath(r.pathBuf[:0], p)
+	if err != nil {
+		return err
 	}
+	r.target.Path = string(norm)
+	r.path = append(norm, q...)
+	r.pathBuf = r.path
 	return nil
 }
 
@@ -320,7 +331,6 @@ func (r *request) setAuthority(a []byte, defPort uint16) error {
 	if err != nil {
 		return errBadTarget
 	}
-	r.authority = a
 	r.target = acl.Target{Host: name, Addr: addr, Port: p}
 	return nil
 }

@@ -86,7 +86,9 @@ func TestParseRequestTargets(t *testing.T) {
 		path      string
 		url       string
 	}{
-		{name: "default port", raw: "GET http://Example.COM./a?b=1 HTTP/1.1\r\nHost: x\r\n\r\n", host: "example.com", port: 80, path: "/a", url: "http://Example.COM./a?b=1"},
+		{name: "default port", raw: "GET http://Example.COM./a?b=1 HTTP/1.1\r\nHost: x\r\n\r\n", host: "example.com", port: 80, path: "/a", url: "http://example.com/a?b=1"},
+		{name: "padded default port is canonical", raw: "GET http://a.example:0080/x HTTP/1.1\r\nHost: x\r\n\r\n", host: "a.example", port: 80, path: "/x", url: "http://a.example/x"},
+		{name: "encoded unreserved and dot segments", raw: "GET http://a.example/b/..//%61dmin?x=%2F HTTP/1.1\r\nHost: x\r\n\r\n", host: "a.example", port: 80, path: "/admin", url: "http://a.example/admin?x=%2F"},
 		{name: "explicit port", raw: "GET http://a.example:8080 HTTP/1.1\r\nHost: x\r\n\r\n", host: "a.example", port: 8080, path: "/", url: "http://a.example:8080/"},
 		{name: "query only", raw: "GET http://a.example?q HTTP/1.1\r\nHost: x\r\n\r\n", host: "a.example", port: 80, path: "/", url: "http://a.example/?q"},
 		{name: "https absolute", raw: "GET https://a.example/x HTTP/1.1\r\nHost: x\r\n\r\n", host: "a.example", port: 443, path: "/x", url: "https://a.example/x"},

@@ -30,7 +30,7 @@ import (
 // Policy is what the proxy asks of the policy engine (*acl.Policy).
 type Policy interface {
 	Decide(id acl.Identity, cred acl.Credentials, t acl.Target) acl.Decision
-	CheckDial(tenant string, ip netip.Addr, port uint16) acl.Decision
+	CheckDial(tenant string, ip netip.Addr, t acl.Target) acl.Decision
 	Limits(tenant string) acl.Limits
 	Inspection(tenant, host string) acl.Inspection
 }

@@ -41,7 +41,7 @@ func (c *clientConn) detachTunnel(e *entry, life *lifetime, upstream net.Conn, p
 	s := c.s
 	c.detached = true
 	// The request's buffers are not read again; drop them for the tunnel's life.
-	c.req.h, c.resp, c.req.authority, c.req.path, c.req.connTokens = head{}, head{}, nil, nil, nil
+	c.req.h, c.resp, c.req.path, c.req.pathBuf, c.req.connTokens = head{}, head{}, nil, nil, nil
 	t := &tunnel{idle: s.cfg.TunnelIdleTimeout, a: c.raw, b: upstream}
 	t.touch()
 	var up, down int64

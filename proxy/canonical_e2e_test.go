@@ -1,0 +1,166 @@
+package proxy_test
+
+// What egressd checks is exactly what it sends (issue 12): the decision,
+// the log and the upstream request line and Host come from one canonical
+// request, so no spelling of a method, host or path reaches the origin in
+// a form the policy did not decide.
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/egressd/egressd/acl"
+)
+
+// denyAdminAndPost puts two deny rules before the test tenant's allows.
+func denyAdminAndPost(c *acl.Config) {
+	c.Tenants[0].Rules = append([]acl.RuleConfig{
+		{Name: "no-admin", Action: "deny", Domains: []string{".origin.test"}, Paths: []string{"/admin"}},
+		{Name: "no-post", Action: "deny", Domains: []string{".origin.test"}, Methods: []string{"POST"}},
+	}, c.Tenants[0].Rules...)
+}
+
+// TestOtherSpellingsOfADeniedRequestAreDenied: percent-encoding, dot and
+// empty segments, and method case are normalised before the rules match
+// (bypass 4), and refused with 400 where no single reading exists.
+func TestOtherSpellingsOfADeniedRequestAreDenied(t *testing.T) {
+	o := startRawOrigin(t, func(c net.Conn, _ *bufio.Reader, _ string) bool {
+		c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+		return true
+	})
+	_, port, _ := net.SplitHostPort(o.addr)
+	p := startProxy(t, withResolver(loopbackResolver("api.origin.test")), withACL(denyAdminAndPost))
+	for _, tc := range []struct {
+		method, path string
+		want         int
+	}{
+		{"GET", "/admin", 403},
+		{"GET", "/%61dmin", 403},
+		{"GET", "/%41dmin", 200}, // "/Admin": paths are case-sensitive, as on the origin
+		{"GET", "/x/../admin", 403},
+		{"GET", "/x/%2e%2e/admin", 403},
+		{"GET", "//admin", 403},
+		{"GET", "/./admin/", 403},
+		{"GET", "/a%2Fdmin", 400},
+		{"GET", "/admin%00", 400},
+		{"GET", "/x\\..\\admin", 400},
+		{"POST", "/x", 403},
+		{"post", "/x", 403},
+		{"PoSt", "/x", 403},
+		{"get", "/fine", 200},
+	} {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			c := dial(t, p.addr)
+			defer c.Close()
+			url := "http://api.origin.test:" + port + tc.path
+			resp, _ := exchange(t, c, bufio.NewReader(c), tc.method+" "+url+" HTTP/1.1\r\nHost: api.origin.test\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", "GET")
+			if resp.StatusCode != tc.want {
+				t.Fatalf("%s %s: status %d, want %d", tc.method, tc.path, resp.StatusCode, tc.want)
+			}
+		})
+	}
+}
+
+// TestUpstreamRequestIsTheCanonicalOne: the origin receives the method,
+// path and Host the policy decided and the log shows, not the client's
+// spelling of them (bypasses 4 and 6).
+func TestUpstreamRequestIsTheCanonicalOne(t *testing.T) {
+	o := startRawOrigin(t, func(c net.Conn, _ *bufio.Reader, _ string) bool {
+		c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+		return true
+	})
+	_, port := splitPort(t, o.addr)
+	p := startProxy(t, withResolver(loopbackResolver("ok.origin.test")))
+	for _, tc := range []struct {
+		name, raw          string
+		wantLine, wantHost string
+	}{
+		{"upper-case name with trailing dot and padded port",
+			"get http://OK.Origin.TEST.:0" + port + "/a/./b/../%63?q=%2F HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
+			"GET /a/c?q=%2F HTTP/1.1", "ok.origin.test:" + port},
+		{"empty path", "GET http://ok.origin.test:" + port + "?x HTTP/1.1\r\nHost: ok.origin.test\r\nConnection: close\r\n\r\n",
+			"GET /?x HTTP/1.1", "ok.origin.test:" + port},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t, p.addr)
+			defer c.Close()
+			resp, _ := exchange(t, c, bufio.NewReader(c), tc.raw, "GET")
+			if resp.StatusCode != 200 {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			head := o.nextHead(t)
+			line, _, _ := strings.Cut(head, "\r\n")
+			if line != tc.wantLine || fmt.Sprint(fieldValues(head, "Host")) != "["+tc.wantHost+"]" {
+				t.Fatalf("origin got %q with Host %v, want %q with Host %s", line, fieldValues(head, "Host"), tc.wantLine, tc.wantHost)
+			}
+			e := p.waitAccess(t, tc.name, func(e map[string]any) bool {
+				return e["kind"] == "http" && e["path"] != nil && strings.HasPrefix(tc.wantLine, "GET "+e["path"].(string))
+			})
+			if e["method"] != "GET" || e["host"] != "ok.origin.test" {
+				t.Fatalf("log says %v %v, origin got %q", e["method"], e["host"], line)
+			}
+		})
+	}
+}
+
+func splitPort(t *testing.T, addr string) (string, string) {
+	t.Helper()
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, p
+}
+
+// TestBumpedRequestsCarryTheTunnelsHost: inside an inspected tunnel every
+// request goes upstream with the tunnel's checked host, whether the client
+// sent Host or not, and nothing of an earlier request's bytes leaks into
+// a later one (bypass 1: a large first request, then Host-less HTTP/1.0).
+func TestBumpedRequestsCarryTheTunnelsHost(t *testing.T) {
+	pki := newInspPKI(t)
+	var mu sync.Mutex
+	var hosts, paths []string
+	o := startInspOrigin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test"}}, nil, nil),
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			hosts, paths = append(hosts, r.Host), append(paths, r.URL.RequestURI())
+			mu.Unlock()
+			w.Write([]byte("ok"))
+		}))
+	s := startInspProxy(t, pki, acl.TLSInspectionConfig{Mode: "bump"}, nil, nil)
+	target := "api.origin.test:" + o.port
+	tconn, err := inspTLSVia(s.addr, target, "api.origin.test", pki.corpPool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tconn.Close()
+	br := bufio.NewReader(tconn)
+	big := "/first?" + strings.Repeat("a", 3000) + "Host:other.example"
+	reqs := []string{
+		"GET " + big + " HTTP/1.1\r\nHost: " + target + "\r\nX-Pad: " + strings.Repeat("b", 2000) + "\r\n\r\n",
+		"GET /second HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+		"GET /third HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+	}
+	for i, raw := range reqs {
+		resp, body := exchange(t, tconn, br, raw, "GET")
+		if resp.StatusCode != 200 || string(body) != "ok" {
+			t.Fatalf("request %d: %d %q", i, resp.StatusCode, body)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{big, "/second", "/third"}
+	if len(hosts) != len(want) {
+		t.Fatalf("origin saw %d requests (%v), want %d", len(hosts), paths, len(want))
+	}
+	for i := range want {
+		if hosts[i] != target || paths[i] != want[i] {
+			t.Errorf("request %d reached the origin as %q with Host %q, want %q with Host %q", i, paths[i], hosts[i], want[i], target)
+		}
+	}
+}
