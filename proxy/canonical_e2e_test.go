@@ -164,3 +164,47 @@ func TestBumpedRequestsCarryTheTunnelsHost(t *testing.T) {
 		}
 	}
 }
+
+// TestInternalRangeIsOpenOnlyForTheRequestsItsRuleNames: a cidrs rule with
+// methods and paths exempts an internal address from the SSRF guard only
+// for those requests, also when the request names a host that resolves
+// there, and a CONNECT by that name is not such a request (bypass 3).
+func TestInternalRangeIsOpenOnlyForTheRequestsItsRuleNames(t *testing.T) {
+	o := startRawOrigin(t, func(c net.Conn, _ *bufio.Reader, _ string) bool {
+		c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+		return true
+	})
+	_, port := splitPort(t, o.addr)
+	p := startProxy(t, withResolver(loopbackResolver("svc.origin.test")), withACL(func(c *acl.Config) {
+		c.Tenants[0].Rules = []acl.RuleConfig{
+			{Name: "health-only", CIDRs: []string{"127.0.0.1/32"}, Methods: []string{"GET"}, Paths: []string{"/health"}},
+			{Name: "test-names", Domains: []string{".origin.test"}},
+		}
+	}))
+	for _, tc := range []struct {
+		method, path string
+		want         int
+	}{
+		{"GET", "/health", 200},
+		{"GET", "/admin", 403},
+		{"POST", "/health", 403},
+		{"CONNECT", "", 403},
+	} {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			c := dial(t, p.addr)
+			defer c.Close()
+			authority := "svc.origin.test:" + port
+			raw := tc.method + " http://" + authority + tc.path + " HTTP/1.1\r\nHost: " + authority + "\r\nContent-Length: 0\r\n\r\n"
+			if tc.method == "CONNECT" {
+				raw = "CONNECT " + authority + " HTTP/1.1\r\nHost: " + authority + "\r\n\r\n"
+			}
+			resp, _ := exchange(t, c, bufio.NewReader(c), raw, tc.method)
+			if resp.StatusCode != tc.want {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tc.want)
+			}
+			if tc.want == 403 && resp.Header.Get("X-Proxy-Deny-Reason") != "ssrf" {
+				t.Fatalf("refused with %q, want the SSRF guard", resp.Header.Get("X-Proxy-Deny-Reason"))
+			}
+		})
+	}
+}
