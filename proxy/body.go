@@ -66,7 +66,7 @@ func (b *bodyCopy) copy(f framing, n int64, outChunked bool) (int64, error) {
 		}
 		r = io.LimitReader(b.src, n)
 	case bodyChunked:
-		r = httputil.NewChunkedReader(b.src)
+		r = newChunkedReader(b.src)
 	}
 	var w io.Writer = b.dst
 	var cw io.WriteCloser

@@ -31,6 +31,13 @@ func (c *clientConn) forward(e *entry) bool {
 	keep := !r.wantsClose
 	key := poolKey{tenant: e.dec.Tenant, tls: r.target.Scheme == "https", host: r.target.Host, port: r.target.Port}
 	check := dialCheck(c.pol, e)
+	if r.chunked {
+		// A body already known to be invalid never reaches the upstream.
+		if err := checkBufferedChunks(c.br); err != nil {
+			c.failRequest(e, err, false)
+			return false
+		}
+	}
 
 	var up *upConn
 	var err error
@@ -181,6 +188,9 @@ func (c *clientConn) sendRequest(up *upConn, e *entry) error {
 		if err != nil {
 			c.closeAfter = true
 			if re := (*relayError)(nil); errors.As(err, &re) && re.srcSide {
+				if errors.Is(err, errBadChunk) {
+					return err // answered 400; the upstream is closed mid-body
+				}
 				return errClientAborted
 			}
 			return err
