@@ -31,6 +31,14 @@ func (c *clientConn) forward(e *entry) bool {
 	keep := !r.wantsClose
 	key := poolKey{tenant: e.dec.Tenant, tls: r.target.Scheme == "https", host: r.target.Host, port: r.target.Port}
 	check := dialCheck(c.pol, e)
+	if r.upgrade != nil {
+		e.upgrade = string(r.upgrade)
+		if !upgradeAllowed(s.cfg.Upgrades, r.upgrade) {
+			// Removed, not refused: a server may ignore Upgrade (RFC 9110
+			// §7.8), so the request itself is still served.
+			e.upgradeRefused, r.upgrade = true, nil
+		}
+	}
 	if r.chunked {
 		// A body already known to be invalid never reaches the upstream.
 		if err := checkBufferedChunks(c.br); err != nil {
@@ -465,6 +473,30 @@ func writeRequestHead(bw *bufio.Writer, r *request, via string) {
 		bw.WriteString("\r\n")
 	}
 	bw.WriteString("\r\n")
+}
+
+// upgradeAllowed reports whether every protocol an Upgrade field offers
+// is listed; "websocket/13" is the protocol websocket.
+func upgradeAllowed(allowed []string, v []byte) bool {
+	ok := true
+	n := 0
+	forEachToken(v, func(tok []byte) {
+		n++
+		name, _, _ := bytes.Cut(tok, []byte{'/'})
+		if !containsFoldBytes(allowed, name) {
+			ok = false
+		}
+	})
+	return ok && n > 0
+}
+
+func containsFoldBytes(list []string, b []byte) bool {
+	for _, s := range list {
+		if asciiEqualFold(b, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // switchProtocols relays a 101 response and turns the connection into a
