@@ -1,10 +1,12 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestCheckReportsEveryErrorAtOnce: an unknown key (with the key meant
@@ -101,5 +103,30 @@ tenants:
 
 	if _, stderr, code := egressd(t, "check", "-strict", "-config", path); code != 1 || !strings.Contains(stderr, "1 warning(s) and -strict") {
 		t.Errorf("-strict: exit %d, stderr %q; want 1", code, stderr)
+	}
+}
+
+// TestCheckHashIsTheOneServeLogs: the summary's config_hash is the
+// config_hash of serve's "egressd started" line for the same file, so a
+// reviewer can tell which config a pod runs.
+func TestCheckHashIsTheOneServeLogs(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	path := writeConfig(t, validConfig(s.proxy, s.admin))
+	startWithConfig(t, path, s)
+	var logged string
+	waitFor(t, 10*time.Second, "the started line", func() bool {
+		for _, l := range strings.Split(s.stderr.String(), "\n") {
+			var e map[string]any
+			if json.Unmarshal([]byte(l), &e) == nil && e["msg"] == "egressd started" {
+				logged, _ = e["config_hash"].(string)
+				return true
+			}
+		}
+		return false
+	})
+	stdout, stderr, code := egressd(t, "check", "-config", path)
+	if code != 0 || logged == "" || !strings.Contains(stdout, " config_hash="+logged+" ") {
+		t.Fatalf("check exit %d, stdout %q, stderr %q; want config_hash=%s as serve logged", code, stdout, stderr, logged)
 	}
 }
