@@ -145,7 +145,7 @@ func (c *clientConn) sendRequest(up *upConn, e *entry) error {
 	if err := up.bw.Flush(); err != nil {
 		return errStaleConn
 	}
-	reqBody := bodyCopy{src: c.br, srcConn: c.raw, dst: up.bw, dstConn: up.conn, idle: s.cfg.ClientIdleTimeout}
+	reqBody := bodyCopy{src: c.br, srcConn: c.raw, dst: up.bw, dstConn: up.conn, idle: s.cfg.ClientIdleTimeout, connTokens: r.connTokens}
 	f, n := bodyNone, int64(0)
 	switch {
 	case r.chunked:
@@ -286,6 +286,9 @@ func (c *clientConn) relayResponse(up *upConn, e *entry, status int, reusable bo
 		if r.minor == 1 {
 			hw.str("Transfer-Encoding: chunked\r\n")
 			outChunked = true
+			if f == bodyChunked {
+				hw.n += writeTrailerAnnouncement(bw, rh)
+			}
 		} else {
 			c.closeAfter = true // HTTP/1.0: the close delimits the body
 		}
@@ -302,7 +305,7 @@ func (c *clientConn) relayResponse(up *upConn, e *entry, status int, reusable bo
 			e.mime = mediaType(v)
 		}
 	}
-	respBody := bodyCopy{src: up.br, srcConn: up.conn, dst: bw, dstConn: c.raw, idle: c.s.cfg.UpstreamIdleTimeout}
+	respBody := bodyCopy{src: up.br, srcConn: up.conn, dst: bw, dstConn: c.raw, idle: c.s.cfg.UpstreamIdleTimeout, connTokens: upTokens}
 	got, err := respBody.copy(f, n, outChunked)
 	e.down += got
 	if err == nil {
@@ -444,6 +447,7 @@ func writeRequestHead(bw *bufio.Writer, r *request, via string) {
 	switch {
 	case r.chunked:
 		bw.WriteString("Transfer-Encoding: chunked\r\n")
+		writeTrailerAnnouncement(bw, &r.h)
 	case r.contentLength >= 0:
 		bw.WriteString("Content-Length: ")
 		bw.WriteString(strconv.FormatInt(r.contentLength, 10))
