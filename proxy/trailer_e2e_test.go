@@ -140,4 +140,3 @@ func TestH2RequestTrailersInsideABump(t *testing.T) {
 		t.Errorf("client saw response trailer %q, want origin-sum", got)
 	}
 }
-
