@@ -82,6 +82,7 @@ type inspection struct {
 	// (non-"*") bump entry overrides it.
 	builtinSplice *domainIndex
 	sniCheck      SNIMode
+	learn         LearnSplice
 }
 
 // authSlotsPerTenant is how many bcrypt verifications (~50 ms each) one
@@ -272,6 +273,15 @@ func compileInspection(c TLSInspectionConfig, region string) inspection {
 	}
 	in.bumpSet = build(c.Bump)
 	in.splice = build(c.Splice)
+	if l := c.LearnSplice; l != nil {
+		in.learn = LearnSplice{After: l.After, TTL: l.TTL}
+		if in.learn.After == 0 {
+			in.learn.After = DefaultLearnAfter
+		}
+		if in.learn.TTL == 0 {
+			in.learn.TTL = DefaultLearnTTL
+		}
+	}
 	if in.bump {
 		in.builtinSplice = build(neverInspectFor(region))
 	}
@@ -338,9 +348,14 @@ func (p *Policy) Inspection(tenant, host string) Inspection {
 	}
 	if t.inspect.bumpSet != nil {
 		in.Bump = t.inspect.bumpSet.contains(host)
-		return in
+	} else {
+		in.Bump = true
 	}
-	in.Bump = true
+	// A host the operator named for inspection stays inspected whatever
+	// its clients do; learning only relaxes the catch-all.
+	if in.Bump && !explicit {
+		in.Learn = t.inspect.learn
+	}
 	return in
 }
 
