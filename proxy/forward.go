@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net/netip"
 	"strconv"
@@ -181,6 +182,11 @@ func (c *clientConn) sendRequest(up *upConn, e *entry) error {
 		if err != nil {
 			c.closeAfter = true
 			if re := (*relayError)(nil); errors.As(err, &re) && re.srcSide {
+				if errors.Is(err, errChunkTrailer) {
+					// The client is still there and sent a bad trailer
+					// line: it gets a 400, not silence.
+					return fmt.Errorf("%w: %w", errMalformed, err)
+				}
 				return errClientAborted
 			}
 			return err

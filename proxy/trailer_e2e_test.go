@@ -140,3 +140,37 @@ func TestH2RequestTrailersInsideABump(t *testing.T) {
 		t.Errorf("client saw response trailer %q, want origin-sum", got)
 	}
 }
+
+// TestMalformedRequestTrailerIsNotForwarded: a trailer line the head
+// parser would refuse (obs-fold, a name that is not a token, a control
+// byte) is answered 400 and the upstream connection is dropped, so the
+// origin never gets a complete message with it; the proxy keeps serving.
+func TestMalformedRequestTrailerIsNotForwarded(t *testing.T) {
+	o := &trailerRecorder{}
+	base := startHTTPOrigin(t, o)
+	p := startProxy(t)
+	host := strings.TrimPrefix(base, "http://")
+	for _, tc := range []struct{ name, trailer string }{
+		{name: "obs-fold", trailer: "X-Checksum: a\r\n folded: b\r\n"},
+		{name: "name not a token", trailer: "X Checksum: a\r\n"},
+		{name: "control byte", trailer: "X-Checksum: a\x01b\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t, p.addr)
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(ioTimeout))
+			io.WriteString(c, "POST "+base+"/upload HTTP/1.1\r\nHost: "+host+"\r\nTransfer-Encoding: chunked\r\n\r\n"+
+				"5\r\nhello\r\n0\r\n"+tc.trailer+"\r\n")
+			resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: "POST"})
+			if err != nil || resp.StatusCode != 400 || resp.Header.Get("X-Proxy-Error") != "malformed_request" {
+				t.Fatalf("malformed trailer: %v %v, want 400 malformed_request", resp, err)
+			}
+			if _, trailers := o.seen(); len(trailers) != 0 {
+				t.Errorf("origin saw trailers %v from a malformed section", trailers)
+			}
+			if status, body := getVia(t, p, base+"/after", 0); status != 200 || string(body) != "ok" {
+				t.Errorf("after a malformed trailer: %d %q, want the proxy serving", status, body)
+			}
+		})
+	}
+}
