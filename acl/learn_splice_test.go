@@ -18,6 +18,13 @@ tenants:
   - name: strict
     link_ids: [3]
     tls_inspection: {mode: bump}
+  - name: ruled
+    link_ids: [4]
+    tls_inspection: {mode: bump, learn_splice: {}}
+    rules:
+      - {name: no-admin, action: deny, domains: [.paths.test], paths: [/admin]}
+      - {name: get-only, domains: [methods.test], methods: [GET, CONNECT]}
+      - {name: plain, domains: [plain.test, sub.paths.test]}
 `)
 	tests := []struct {
 		name   string
@@ -30,6 +37,9 @@ tenants:
 		{name: "a host named in bump is never learned", tenant: "defaults", host: "named.test", want: Inspection{Bump: true}},
 		{name: "off by default", tenant: "strict", host: "api.example.com", want: Inspection{Bump: true}},
 		{name: "IP literals are not learned", tenant: "learner", host: "192.0.2.1", want: Inspection{Bump: true}},
+		{name: "a host with path rules is never learned", tenant: "ruled", host: "sub.paths.test", want: Inspection{Bump: true}},
+		{name: "a host with method rules is never learned", tenant: "ruled", host: "methods.test", want: Inspection{Bump: true}},
+		{name: "a host with host-only rules is learned", tenant: "ruled", host: "plain.test", want: Inspection{Bump: true, Learn: LearnSplice{After: 3, TTL: 24 * time.Hour}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
