@@ -79,6 +79,9 @@ func (c *clientConn) inspect(insp *tlsinspect.Inspector, e *entry, up net.Conn, 
 		s.log.Info("client refused the inspection certificate", zap.String(fieldRequestID, e.reqID),
 			zap.String(fieldTenant, e.dec.Tenant), zap.String(fieldHost, host), zap.Error(err))
 		client.Close()
+		if tlsinspect.RejectedCertificate(err) {
+			c.clientRefusedCertificate(e, host)
+		}
 		return
 	}
 	if client.ConnectionState().NegotiatedProtocol == tlsinspect.ALPNH2 {

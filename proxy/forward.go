@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net/netip"
 	"strconv"
@@ -160,7 +161,7 @@ func (c *clientConn) sendRequest(up *upConn, e *entry) error {
 	if err := up.bw.Flush(); err != nil {
 		return errStaleConn
 	}
-	reqBody := bodyCopy{src: c.br, srcConn: c.raw, dst: up.bw, dstConn: up.conn, idle: s.cfg.ClientIdleTimeout}
+	reqBody := bodyCopy{src: c.br, srcConn: c.raw, dst: up.bw, dstConn: up.conn, idle: s.cfg.ClientIdleTimeout, connTokens: r.connTokens}
 	f, n := bodyNone, int64(0)
 	switch {
 	case r.chunked:
@@ -198,6 +199,11 @@ func (c *clientConn) sendRequest(up *upConn, e *entry) error {
 			if re := (*relayError)(nil); errors.As(err, &re) && re.srcSide {
 				if errors.Is(err, errBadChunk) {
 					return err // answered 400; the upstream is closed mid-body
+				}
+				if errors.Is(err, errChunkTrailer) {
+					// The client is still there and sent a bad trailer
+					// line: it gets a 400, not silence.
+					return fmt.Errorf("%w: %w", errMalformed, err)
 				}
 				return errClientAborted
 			}
@@ -304,6 +310,9 @@ func (c *clientConn) relayResponse(up *upConn, e *entry, status int, reusable bo
 		if r.minor == 1 {
 			hw.str("Transfer-Encoding: chunked\r\n")
 			outChunked = true
+			if f == bodyChunked {
+				hw.n += writeTrailerAnnouncement(bw, rh)
+			}
 		} else {
 			c.closeAfter = true // HTTP/1.0: the close delimits the body
 		}
@@ -320,7 +329,7 @@ func (c *clientConn) relayResponse(up *upConn, e *entry, status int, reusable bo
 			e.mime = mediaType(v)
 		}
 	}
-	respBody := bodyCopy{src: up.br, srcConn: up.conn, dst: bw, dstConn: c.raw, idle: c.s.cfg.UpstreamIdleTimeout}
+	respBody := bodyCopy{src: up.br, srcConn: up.conn, dst: bw, dstConn: c.raw, idle: c.s.cfg.UpstreamIdleTimeout, connTokens: upTokens}
 	got, err := respBody.copy(f, n, outChunked)
 	e.down += got
 	if err == nil {
@@ -462,6 +471,7 @@ func writeRequestHead(bw *bufio.Writer, r *request, via string) {
 	switch {
 	case r.chunked:
 		bw.WriteString("Transfer-Encoding: chunked\r\n")
+		writeTrailerAnnouncement(bw, &r.h)
 	case r.contentLength >= 0:
 		bw.WriteString("Content-Length: ")
 		bw.WriteString(strconv.FormatInt(r.contentLength, 10))

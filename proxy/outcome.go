@@ -70,7 +70,8 @@ const (
 	outcomeNotTLSSpliced
 	outcomeNotTLSRefused
 	outcomeMint
-	outcomeClientTLS // the client refused the minted certificate
+	outcomeClientTLS     // the client refused the minted certificate
+	outcomeLearnedSplice // spliced, not bumped: learned splicing (bump_learn.go)
 	numOutcomes
 )
 
@@ -144,6 +145,7 @@ var outcomes = [numOutcomes]outcomeInfo{
 	outcomeNotTLSRefused:         {reason: "not_tls_refused", class: classTLS, squid: squidDenied},
 	outcomeMint:                  {reason: "mint", class: classFailed, squid: squidFailed},
 	outcomeClientTLS:             {reason: "client_tls", class: classTLS, squid: squidFailed},
+	outcomeLearnedSplice:         {reason: "learned_splice", class: classDecided, squid: squidByKind},
 }
 
 // String is the short machine reason, as logged; "" for outcomeNone.
