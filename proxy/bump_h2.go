@@ -183,9 +183,7 @@ func (h *h2Tunnel) canonical(r *http.Request) (acl.Target, *http.Request, error)
 	if r.Method == http.MethodConnect {
 		return acl.Target{}, nil, errBadTarget // no tunnels (RFC 8441) inside a bump
 	}
-	host, port := splitHostPort([]byte(r.Host))
-	name, _, err := acl.ParseHost(host)
-	if err != nil || name != bs.host || port != bs.port {
+	if a, err := parseAuthority([]byte(r.Host), 443); err != nil || a.Host != bs.host || a.Port != bs.port {
 		return acl.Target{}, nil, errMisdirected
 	}
 	raw, _, _ := strings.Cut(r.RequestURI, "#")

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/netip"
-	"net/url"
 	"os"
 	"os/signal"
 	"slices"
@@ -20,6 +19,7 @@ import (
 	"github.com/egressd/egressd/acl"
 	"github.com/egressd/egressd/inject"
 	"github.com/egressd/egressd/metrics"
+	"github.com/egressd/egressd/proxy"
 	"github.com/egressd/egressd/tlsinspect"
 )
 
@@ -240,40 +240,13 @@ func inspectionVerdict(pol *acl.Policy, caLoaded bool, d acl.Decision, t acl.Tar
 	return out
 }
 
-// targetFromURL builds the Target the proxy would build for this URL.
+// targetFromURL is the Target the proxy builds for this URL, from the
+// proxy's own parser (proxy.ParseTarget), so explain and serve agree on
+// every spelling of a host, port, method and path.
 func targetFromURL(raw, method string) (acl.Target, error) {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return acl.Target{}, fmt.Errorf("%q: not an absolute URL", raw)
-	}
-	host, addr, err := acl.ParseHost(u.Hostname())
+	t, err := proxy.ParseTarget(method, raw)
 	if err != nil {
-		return acl.Target{}, err
-	}
-	t := acl.Target{Scheme: u.Scheme, Host: host, Addr: addr, Method: method, Path: u.Path}
-	switch u.Scheme {
-	case "http":
-		t.Port = 80
-		if t.Method == "" {
-			t.Method = "GET"
-		}
-		if t.Path == "" {
-			t.Path = "/"
-		}
-	case "https":
-		t.Port = 443
-		if t.Method == "" {
-			t.Method, t.Path = "CONNECT", ""
-		}
-	default:
-		return acl.Target{}, fmt.Errorf("%q: scheme must be http or https", raw)
-	}
-	if p := u.Port(); p != "" {
-		n, err := strconv.ParseUint(p, 10, 16)
-		if err != nil || n == 0 {
-			return acl.Target{}, fmt.Errorf("%q: bad port", raw)
-		}
-		t.Port = uint16(n)
+		return acl.Target{}, fmt.Errorf("%q: %w (want an absolute http:// or https:// URL)", raw, err)
 	}
 	return t, nil
 }
