@@ -19,22 +19,28 @@ import (
 // ConfigMap: config.yaml -> ..data/config.yaml, ..data -> ..<version>.
 // swap publishes a new version by replacing the ..data symlink atomically,
 // which never writes to the file egressd opened.
+// A Secret is projected the same way, so newProjectedDir serves both.
 type configMapDir struct {
 	t       *testing.T
 	dir     string
+	name    string
 	version int
 }
 
 func newConfigMapDir(t *testing.T, text string) *configMapDir {
-	d := &configMapDir{t: t, dir: t.TempDir()}
+	return newProjectedDir(t, "config.yaml", text)
+}
+
+func newProjectedDir(t *testing.T, name, text string) *configMapDir {
+	d := &configMapDir{t: t, dir: t.TempDir(), name: name}
 	d.swap(text)
-	if err := os.Symlink(filepath.Join("..data", "config.yaml"), filepath.Join(d.dir, "config.yaml")); err != nil {
+	if err := os.Symlink(filepath.Join("..data", name), filepath.Join(d.dir, name)); err != nil {
 		t.Fatal(err)
 	}
 	return d
 }
 
-func (d *configMapDir) path() string { return filepath.Join(d.dir, "config.yaml") }
+func (d *configMapDir) path() string { return filepath.Join(d.dir, d.name) }
 
 func (d *configMapDir) swap(text string) {
 	d.t.Helper()
@@ -43,7 +49,7 @@ func (d *configMapDir) swap(text string) {
 	if err := os.Mkdir(filepath.Join(d.dir, ver), 0o755); err != nil {
 		d.t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(d.dir, ver, "config.yaml"), []byte(text), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(d.dir, ver, d.name), []byte(text), 0o644); err != nil {
 		d.t.Fatal(err)
 	}
 	tmp := filepath.Join(d.dir, "..data_tmp")

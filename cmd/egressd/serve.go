@@ -104,7 +104,8 @@ func serve(e env, args []string) error {
 		zap.Strings("tenants", pol.Tenants()),
 		zap.String("config_hash", hash(raw)))
 
-	r := &reloader{path: *path, log: log, srv: srv, metrics: m, last: hash(raw), proxyCfg: cfg.Proxy}
+	r := &reloader{path: *path, log: log, srv: srv, metrics: m, last: hash(raw), proxyCfg: cfg.Proxy, files: cfg.Files()}
+	r.lastFiles = hashFiles(r.files)
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(signals)
@@ -161,15 +162,18 @@ func drain(log *zap.Logger, srv *proxy.Server, admin *http.Server, cfg proxy.Con
 	}
 }
 
-// reloader swaps the policy when the config file changes. An invalid file
-// is logged and counted, and the policy in force stays.
+// reloader swaps the policy when the config file, or a file it names
+// (a password file, the CA), changes. An invalid result is logged and
+// counted, and the policy in force stays.
 type reloader struct {
-	path     string
-	log      *zap.Logger
-	srv      *proxy.Server
-	metrics  *metrics.Metrics
-	last     string
-	proxyCfg proxy.Config
+	path      string
+	log       *zap.Logger
+	srv       *proxy.Server
+	metrics   *metrics.Metrics
+	last      string // hash of the config file
+	files     []string
+	lastFiles string // hash of the content of files
+	proxyCfg  proxy.Config
 }
 
 func (r *reloader) reload(forced bool) {
@@ -184,30 +188,62 @@ func (r *reloader) reload(forced bool) {
 		return
 	}
 	h := hash(raw)
-	if h == r.last && !forced {
+	cause := metrics.ReloadSignal
+	switch {
+	case forced:
+	case h != r.last:
+		cause = metrics.ReloadConfig
+	case hashFiles(r.files) != r.lastFiles:
+		cause = metrics.ReloadReferencedFile
+	default:
 		return
 	}
+	r.metrics.ReloadTriggered(cause)
 	r.last = h
 	cfg, err := config.Parse(raw, r.path)
 	var pol *acl.Policy
 	var insp *tlsinspect.Inspector
 	if err == nil {
+		// Hashed before they are read, so a file that changes while the
+		// policy is built is seen again at the next poll.
+		r.files = cfg.Files()
+		r.lastFiles = hashFiles(r.files)
 		pol, insp, err = buildPolicy(cfg, r.metrics)
+	} else {
+		r.lastFiles = hashFiles(r.files)
 	}
 	r.metrics.ConfigLoaded(h, err)
 	if err != nil {
-		r.log.Error("config reload failed: keeping the policy in force", zap.String("config_hash", h), zap.Error(err))
+		r.log.Error("config reload failed: keeping the policy in force", zap.String("config_hash", h),
+			zap.Stringer("cause", cause), zap.Error(err))
 		return
 	}
 	r.metrics.SetTenants(pol.Tenants())
 	r.srv.SetPolicy(pol)
 	r.srv.SetInspector(insp)
-	r.log.Info("config reloaded", zap.String("config_hash", h), zap.Strings("tenants", pol.Tenants()))
+	r.log.Info("config reloaded", zap.String("config_hash", h), zap.Stringer("cause", cause), zap.Strings("tenants", pol.Tenants()))
 	// Both sides come from config.Parse, defaults applied: compare the
 	// typed values, not their printed form.
 	if !reflect.DeepEqual(cfg.Proxy, r.proxyCfg) {
 		r.log.Warn("proxy: section changed; listener settings take effect at the next restart")
 	}
+}
+
+// hashFiles fingerprints the content of files. A file that cannot be read
+// counts as its error, so one that appears or disappears is a change too.
+// Reading follows symlinks, so a Secret's ..data swap is a change.
+func hashFiles(files []string) string {
+	sum := sha256.New()
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			b = []byte("unreadable: " + err.Error())
+		}
+		n := sha256.Sum256(b)
+		sum.Write([]byte(f))
+		sum.Write(n[:])
+	}
+	return hex.EncodeToString(sum.Sum(nil)[:8])
 }
 
 // buildPolicy compiles what a config decides per request: the policy and

@@ -249,3 +249,24 @@ func child(n *yaml.Node, seg string) *yaml.Node {
 	}
 	return nil
 }
+
+// Files are the paths the config reads besides itself: password files,
+// the inspection CA, its chain and the upstream roots. A reload follows
+// their content as well as the config's, so a rotated Secret takes effect
+// without an edit to the config.
+func (c Config) Files() []string {
+	var files []string
+	for _, t := range c.ACL.Tenants {
+		for _, u := range t.Users {
+			if u.PasswordFile != "" {
+				files = append(files, u.PasswordFile)
+			}
+		}
+	}
+	for _, f := range []string{c.TLS.CACert, c.TLS.CAKey, c.TLS.Chain} {
+		if f != "" {
+			files = append(files, f)
+		}
+	}
+	return append(files, c.TLS.UpstreamRoots...)
+}
