@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -110,19 +108,7 @@ func startWithConfig(t *testing.T, path string, s *server) {
 // getStatus sends one absolute-form GET through the proxy.
 func getStatus(t *testing.T, proxyAddr, target string) int {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", proxyAddr, 5*time.Second)
-	if err != nil {
-		t.Fatalf("dial proxy: %v", err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	fmt.Fprintf(c, "GET http://%s/ HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", target, target)
-	resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: "GET"})
-	if err != nil {
-		t.Fatalf("read response: %v", err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode
+	return rawStatus(t, proxyAddr, fmt.Sprintf("GET http://%s/ HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", target, target))
 }
 
 func metricsText(t *testing.T, admin string) string {
