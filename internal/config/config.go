@@ -9,7 +9,6 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -88,24 +87,7 @@ func Load(path string) (Config, error) {
 
 // Parse is Load for bytes already read; name prefixes every message.
 func Parse(data []byte, name string) (Config, error) {
-	var cfg Config
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return cfg, fmt.Errorf("%s: %w", name, err)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil {
-		if errors.Is(err, io.EOF) {
-			return cfg, fmt.Errorf("%s: config is empty", name)
-		}
-		return cfg, fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:\n  "))
-	}
-	cfg.SetDefaults()
-	if err := cfg.Validate(); err != nil {
-		return cfg, located(err, &root, name)
-	}
-	return cfg, nil
+	return ParseAll(data, name)
 }
 
 // SetDefaults fills every unset field with its documented default.
@@ -164,19 +146,25 @@ func (c *Config) Validate() error {
 
 // located prefixes each joined error with file:line, found by walking the
 // YAML path the message starts with ("tenants[2].rules[0]: ...").
-func located(err error, root *yaml.Node, name string) error {
-	var list []error
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		for _, e := range j.Unwrap() {
-			if inner, ok := e.(interface{ Unwrap() []error }); ok {
-				list = append(list, inner.Unwrap()...)
-			} else {
-				list = append(list, e)
-			}
-		}
-	} else {
-		list = []error{err}
+// leaves flattens joined errors at any depth: validation joins per
+// section, and ParseAll joins those again.
+func leaves(err error) []error {
+	if err == nil {
+		return nil
 	}
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return []error{err}
+	}
+	var out []error
+	for _, e := range j.Unwrap() {
+		out = append(out, leaves(e)...)
+	}
+	return out
+}
+
+func located(err error, root *yaml.Node, name string) error {
+	list := leaves(err)
 	out := make([]error, 0, len(list))
 	for _, e := range list {
 		msg := e.Error()
