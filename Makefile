@@ -7,10 +7,15 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 FUZZTIME  ?= 30s
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.6.1
 
-.PHONY: build run test test-ci lint fuzz bench docker clean
+.PHONY: build build-inject run test test-ci lint fuzz bench docker docker-inject clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/egressd
+
+# The workload-side admission webhook, a binary of its own so bin/egressd
+# carries no Kubernetes code (`go version -m bin/egressd` lists no k8s.io).
+build-inject:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/egressd-inject ./cmd/egressd-inject
 
 # Runs egressd with the embedded development config: proxy on
 # 127.0.0.1:3128 (PROXY header optional), admin on 127.0.0.1:9090.
@@ -41,7 +46,10 @@ bench:
 	bash bench/compare.sh
 
 docker:
-	docker build -t egressd:$(VERSION) .
+	docker build --target egressd --build-arg VERSION=$(VERSION) -t egressd:$(VERSION) .
+
+docker-inject:
+	docker build --target egressd-inject --build-arg VERSION=$(VERSION) -t egressd-inject:$(VERSION) .
 
 clean:
 	rm -rf bin

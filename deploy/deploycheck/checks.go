@@ -32,7 +32,7 @@ func CorporateChecks() []Check {
 }
 
 // WebhookRouteChecks are run on deploy/workload, the consumer side's
-// default: egressd inject sets the proxy variables and the CA bundle.
+// default: egressd-inject sets the proxy variables and the CA bundle.
 func WebhookRouteChecks() []Check {
 	return []Check{
 		{"webhook injects the endpoint and the required NO_PROXY entries", checkInjectConfig},
