@@ -23,10 +23,12 @@ run: build
 	./$(BIN)
 
 # The whole suite with the race detector, in random order; fuzz targets
-# run their committed corpora as ordinary tests.
+# run their committed corpora as ordinary tests. deploy/e2e builds the real
+# kube-apiserver and etcd from deploy/e2e/tools on first use (about 10 min
+# cold on 2 cores, cached under the user cache dir after that).
 test:
 	$(GO) vet ./...
-	$(GO) test -race -shuffle=on -timeout 20m ./...
+	$(GO) test -race -shuffle=on -timeout 30m ./...
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
