@@ -168,7 +168,9 @@ func (w *webhook) register(t *testing.T) {
 	again["name"] = "again.inject.egressd.io"
 	mwc["webhooks"] = []any{first, again}
 	mustKubectl(t, encode(t, []map[string]any{mwc}), "apply", "--validate=strict", "-f", "-")
-	t.Cleanup(func() { _, _ = kubectl(t, nil, "delete", "mutatingwebhookconfiguration", "egressd-inject", "--ignore-not-found") })
+	t.Cleanup(func() {
+		_, _ = kubectl(t, nil, "delete", "mutatingwebhookconfiguration", "egressd-inject", "--ignore-not-found")
+	})
 }
 
 // filteredNamespace creates a namespace for pods (and its default
