@@ -478,7 +478,7 @@ func TestDecodeRejects(t *testing.T) {
 		{
 			name:    "unknown field in a Deployment",
 			yaml:    "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec: {replica: 2}\n",
-			wantErr: `x: document 0: apps/v1 Deployment x: strict decode: json: unknown field "replica"`,
+			wantErr: `x: document 0: apps/v1 Deployment x: strict decode: unknown field "spec.replica"`,
 		},
 		{
 			name:    "wrong type",
