@@ -61,7 +61,13 @@ clean:
 # runs the same package.
 .PHONY: deploy-check
 deploy-check:
-	$(GO) test -count=1 ./deploy/deploycheck/...
+	$(GO) test -count=1 ./deploy/deploycheck/... ./cmd/egressd-deploycheck/
+
+# The same checks as a command for a platform team's own overlays:
+#   bin/egressd-deploycheck path/to/overlay...
+.PHONY: build-deploycheck
+build-deploycheck:
+	$(GO) build -o bin/egressd-deploycheck ./cmd/egressd-deploycheck
 
 # The data-integrity soak for 10 minutes with the race detector: tunnels,
 # uploads and downloads checked by sha256 while the policy reloads and one

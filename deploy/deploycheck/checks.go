@@ -63,3 +63,24 @@ func RunAll(s *Set, checks []Check) error {
 	}
 	return errors.Join(errs...)
 }
+
+// ChecksFor picks the checks that apply to a rendered set by what it
+// deploys: egressd itself (corporate), the webhook route (a
+// MutatingWebhookConfiguration) or the static route (the proxy-env
+// ConfigMap). It returns the names of the groups chosen; none means the set
+// deploys nothing deploycheck knows, which a caller should treat as an error
+// (a typo'd directory passes nothing silently).
+func ChecksFor(s *Set) (checks []Check, groups []string) {
+	if s.HasEgressd() {
+		checks = append(checks, CorporateChecks()...)
+		groups = append(groups, "corporate")
+	}
+	if s.HasWebhook() {
+		checks = append(checks, WebhookRouteChecks()...)
+		groups = append(groups, "webhook route")
+	} else if _, err := configMap(s, ProxyEnvConfigMap); err == nil {
+		checks = append(checks, StaticRouteChecks()...)
+		groups = append(groups, "static route")
+	}
+	return checks, groups
+}
