@@ -28,6 +28,8 @@ func CorporateChecks() []Check {
 		{"PLS auto-approval is visible and never everyone", checkPLSApproval},
 		{"NAT IPs cover max_connections", checkNATCapacity},
 		{"proxy NetworkPolicy admits the NAT IPs and LB probes", checkProxyIngress},
+		{"Azure Service annotations are known and probes within Azure's limits", checkAzureAnnotations},
+		{"proxy protocol runs on a load balancer of egressd's own", checkOwnLoadBalancer},
 	}
 }
 

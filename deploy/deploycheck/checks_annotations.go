@@ -1,0 +1,141 @@
+package deploycheck
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// annLBConfigurations puts a Service on a named load balancer of AKS's
+// multiple standard load balancers.
+const annLBConfigurations = annPrefix + "azure-load-balancer-configurations"
+
+// azureServiceAnnotations are the Service annotations cloud-provider-azure
+// reads (pkg/consts/consts.go). A misspelt one is silently ignored by the
+// cloud provider, so it is an error here.
+var azureServiceAnnotations = []string{
+	"azure-load-balancer-internal", "azure-load-balancer-internal-subnet", "azure-load-balancer-mode",
+	"azure-load-balancer-resource-group", "azure-load-balancer-ipv4", "azure-load-balancer-ipv6",
+	"azure-load-balancer-tcp-idle-timeout", "azure-load-balancer-disable-tcp-reset",
+	"azure-load-balancer-enable-high-availability-ports", "azure-load-balancer-configurations",
+	"azure-load-balancer-health-probe-protocol", "azure-load-balancer-health-probe-interval",
+	"azure-load-balancer-health-probe-num-of-probe", "azure-load-balancer-health-probe-request-path",
+	"azure-load-balancer-health-probe-port",
+	"azure-dns-label-name", "azure-shared-securityrule", "azure-allowed-service-tags", "azure-allowed-ip-ranges",
+	"azure-deny-all-except-load-balancer-source-ranges", "azure-disable-load-balancer-floating-ip",
+	"azure-additional-public-ips", "azure-pip-name", "azure-pip-name-ipv6", "azure-pip-prefix-id",
+	"azure-pip-prefix-id-ipv6", "azure-pip-tags", "azure-pip-ip-tags",
+	"azure-pls-create", "azure-pls-name", "azure-pls-resource-group", "azure-pls-ip-configuration-subnet",
+	"azure-pls-ip-configuration-ip-address-count", "azure-pls-ip-configuration-ip-address", "azure-pls-fqdns",
+	"azure-pls-proxy-protocol", "azure-pls-visibility", "azure-pls-auto-approval",
+}
+
+// portAnnotation is the per-port form, service.beta.kubernetes.io/port_N_….
+var portAnnotation = regexp.MustCompile(`^port_([0-9]+)_(no_lb_rule|no_probe_rule|health-probe_(protocol|port|interval|num-of-probe|request-path))$`)
+
+// Azure Load Balancer probe limits as cloud-provider-azure enforces them:
+// interval at least 5 s, at least 2 probes, interval × count at most 120 s.
+const (
+	minProbeInterval = 5
+	minProbeCount    = 2
+	maxProbeTotal    = 120
+)
+
+// checkAzureAnnotations flags unknown service.beta.kubernetes.io/*
+// annotations and probe settings below Azure's minimums on every Service.
+func checkAzureAnnotations(s *Set) error {
+	var errs []error
+	for _, svc := range typedOf[*corev1.Service](s) {
+		interval, count := map[string]int{}, map[string]int{}
+		for k, v := range svc.Annotations {
+			name, ok := cutPrefix(k, annPrefix)
+			if !ok {
+				continue
+			}
+			key := ""
+			param := ""
+			if m := portAnnotation.FindStringSubmatch(name); m != nil {
+				key, param = "port "+m[1], m[3]
+			} else if slices.Contains(azureServiceAnnotations, name) {
+				key = "service"
+				switch name {
+				case "azure-load-balancer-health-probe-interval":
+					param = "interval"
+				case "azure-load-balancer-health-probe-num-of-probe":
+					param = "num-of-probe"
+				}
+			} else {
+				errs = append(errs, fmt.Errorf("service %s: unknown annotation %s (cloud-provider-azure ignores it)", svc.Name, k))
+				continue
+			}
+			if param != "interval" && param != "num-of-probe" {
+				continue
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("service %s: %s=%q is not a number", svc.Name, k, v))
+				continue
+			}
+			if param == "interval" {
+				interval[key] = n
+				if n < minProbeInterval {
+					errs = append(errs, fmt.Errorf("service %s: %s=%d is below Azure's minimum probe interval of %d s", svc.Name, k, n, minProbeInterval))
+				}
+			} else {
+				count[key] = n
+				if n < minProbeCount {
+					errs = append(errs, fmt.Errorf("service %s: %s=%d is below Azure's minimum of %d probes", svc.Name, k, n, minProbeCount))
+				}
+			}
+		}
+		for key, i := range interval {
+			if c, ok := count[key]; ok && i*c > maxProbeTotal {
+				errs = append(errs, fmt.Errorf("service %s: %s probe interval %d s × %d probes exceeds Azure's %d s", svc.Name, key, i, c, maxProbeTotal))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkOwnLoadBalancer: with proxy protocol on, Azure prepends the PROXY
+// header to every probe of the load balancer behind the PLS. On AKS all
+// internal LoadBalancer Services share one internal LB, so the header
+// would break every other Service's probes (an externalTrafficPolicy: Local
+// Service's health node port, HTTP probes). egressd must sit on a load
+// balancer of its own: AKS multiple standard load balancers, selected with
+// the azure-load-balancer-configurations annotation naming one LB.
+func checkOwnLoadBalancer(s *Set) error {
+	svc, ok := plsService(s)
+	if !ok || svc.Annotations[annProxyProtocol] != "true" {
+		return nil
+	}
+	v := svc.Annotations[annLBConfigurations]
+	if v == "" {
+		return fmt.Errorf("service %s turns PLS proxy protocol on but shares the cluster's internal load balancer: every other Service's probes on it get a PROXY header; set %s to a load balancer of its own (docs/deploy.md, \"Its own load balancer\")", svc.Name, annLBConfigurations)
+	}
+	if len(splitList(v)) != 1 {
+		return fmt.Errorf("service %s: %s=%q must name exactly one load balancer, reserved for egressd", svc.Name, annLBConfigurations, v)
+	}
+	return nil
+}
+
+func cutPrefix(s, p string) (string, bool) {
+	if len(s) >= len(p) && s[:len(p)] == p {
+		return s[len(p):], true
+	}
+	return "", false
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, f := range regexp.MustCompile(`[ ,]+`).Split(v, -1) {
+		if f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
