@@ -211,13 +211,13 @@ func TestChecksCatchBrokenCorporateSets(t *testing.T) {
 			wantErr: "automountServiceAccountToken must be false",
 		},
 		{
-			name:  "single replica",
+			name:  "fixed replicas beside the HPA",
 			check: checkAvailability,
 			breakIt: func(t *testing.T, s *Set) {
 				d, _ := deployment(t, s)
-				d.Spec.Replicas = ptr(int32(1))
+				d.Spec.Replicas = ptr(int32(2))
 			},
-			wantErr: "Deployment replicas is 1: run at least 2",
+			wantErr: "Deployment sets replicas: 2 while HPA egressd owns the count",
 		},
 		{
 			name:  "no zone spread",
