@@ -85,6 +85,9 @@ func checkProxyEnv(s *Set) error {
 	if cm.Data["NO_PROXY"] != cm.Data["no_proxy"] {
 		errs = append(errs, fmt.Errorf("ConfigMap %s: NO_PROXY and no_proxy differ", cm.Name))
 	}
+	if cm.Data["NODE_USE_ENV_PROXY"] != "1" {
+		errs = append(errs, fmt.Errorf("ConfigMap %s: NODE_USE_ENV_PROXY is not \"1\": Node.js ignores the proxy variables without it", cm.Name))
+	}
 	if m := MissingNoProxy(strings.Split(cm.Data["NO_PROXY"], ",")); len(m) > 0 {
 		errs = append(errs, fmt.Errorf("ConfigMap %s: NO_PROXY lacks %s: that traffic would be sent to the proxy and refused", cm.Name, strings.Join(m, ",")))
 	}

@@ -429,6 +429,18 @@ func TestChecksCatchBrokenStaticRouteSets(t *testing.T) {
 			wantErr: "egress[1]: the DNS rule must allow UDP 53 and TCP 53 only",
 		},
 		{
+			name:  "static route without NODE_USE_ENV_PROXY",
+			check: checkProxyEnv,
+			breakIt: func(t *testing.T, s *Set) {
+				cm, err := configMap(s, ProxyEnvConfigMap)
+				if err != nil {
+					t.Fatal(err)
+				}
+				delete(cm.Data, "NODE_USE_ENV_PROXY")
+			},
+			wantErr: "NODE_USE_ENV_PROXY is not \"1\"",
+		},
+		{
 			name:  "in-cluster rule opens every namespace",
 			check: checkForceProxyEgress,
 			breakIt: func(t *testing.T, s *Set) {

@@ -229,7 +229,7 @@ func envCount(c corev1.Container, name string) (n int, value string) {
 
 func assertInjected(t *testing.T, c corev1.Container, proxy string) {
 	t.Helper()
-	for _, name := range []string{"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy", "SSL_CERT_FILE"} {
+	for _, name := range []string{"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy", "NODE_USE_ENV_PROXY", "SSL_CERT_FILE"} {
 		n, v := envCount(c, name)
 		if n != 1 {
 			t.Errorf("container %s: %s appears %d times, want once (env %v)", c.Name, name, n, c.Env)
