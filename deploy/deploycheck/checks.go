@@ -30,6 +30,7 @@ func CorporateChecks() []Check {
 		{"proxy NetworkPolicy admits the NAT IPs and LB probes", checkProxyIngress},
 		{"Azure Service annotations are known and probes within Azure's limits", checkAzureAnnotations},
 		{"proxy protocol runs on a load balancer of egressd's own", checkOwnLoadBalancer},
+		{"drain_delay outlasts the load balancer's probe detection", checkDrainOutlastsProbe},
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 )
@@ -138,4 +139,39 @@ func splitList(v string) []string {
 		}
 	}
 	return out
+}
+
+// checkDrainOutlastsProbe: Azure marks a backend down only after `count`
+// failed probes `interval` apart, and the first failing probe may come up
+// to one interval after the drain starts; until then new connections still
+// arrive. So proxy.drain_delay must be at least interval × (count + 1)
+// (15 s with the 5 s × 2 minimum), or connections land on a closed listener.
+func checkDrainOutlastsProbe(s *Set) error {
+	svc, ok := plsService(s)
+	if !ok {
+		return nil
+	}
+	cfg, err := egressdConfig(s)
+	if err != nil {
+		return err
+	}
+	interval, count := 5, 2
+	for _, sp := range svc.Spec.Ports {
+		p := strconv.Itoa(int(sp.Port))
+		if v, err := strconv.Atoi(svc.Annotations[annPrefix+"port_"+p+"_health-probe_interval"]); err == nil {
+			interval = v
+		} else if v, err := strconv.Atoi(svc.Annotations[annPrefix+"azure-load-balancer-health-probe-interval"]); err == nil {
+			interval = v
+		}
+		if v, err := strconv.Atoi(svc.Annotations[annPrefix+"port_"+p+"_health-probe_num-of-probe"]); err == nil {
+			count = v
+		} else if v, err := strconv.Atoi(svc.Annotations[annPrefix+"azure-load-balancer-health-probe-num-of-probe"]); err == nil {
+			count = v
+		}
+	}
+	need := time.Duration(interval*(count+1)) * time.Second
+	if cfg.Proxy.DrainDelay < need {
+		return fmt.Errorf("proxy.drain_delay %s is shorter than the load balancer's probe interval %ds × (%d probes + 1) = %s: Azure still sends new connections when the listener closes", cfg.Proxy.DrainDelay, interval, count, need)
+	}
+	return nil
 }

@@ -44,3 +44,16 @@ func TestAzureAnnotationChecksFail(t *testing.T) {
 		})
 	}
 }
+
+func TestDrainDelayShorterThanProbeDetectionFails(t *testing.T) {
+	aks := render(t, dirAKS)
+	if err := checkDrainOutlastsProbe(aks); err != nil {
+		t.Fatalf("shipped overlay fails: %v", err)
+	}
+	s := clone(t, aks)
+	editConfig(t, s, "drain_delay: 15s", "drain_delay: 10s")
+	err := checkDrainOutlastsProbe(s)
+	if want := "proxy.drain_delay 10s is shorter than the load balancer's probe interval 5s × (2 probes + 1) = 15s"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %v, want %q", err, want)
+	}
+}

@@ -181,7 +181,7 @@ func TestChecksCatchBrokenCorporateSets(t *testing.T) {
 			name:    "drain_timeout longer than the grace period allows",
 			check:   checkDrain,
 			breakIt: func(t *testing.T, s *Set) { editConfig(t, s, "drain_timeout: 25s", "drain_timeout: 60s") },
-			wantErr: "terminationGracePeriodSeconds is 50s, less than preStop 5s + proxy.drain_delay 10s + proxy.drain_timeout 1m0s + 5s to exit: tunnels would be killed before the drain ends; raise it to 80",
+			wantErr: "terminationGracePeriodSeconds is 55s, less than preStop 5s + proxy.drain_delay 15s + proxy.drain_timeout 1m0s + 5s to exit: tunnels would be killed before the drain ends; raise it to 85",
 		},
 		{
 			name:  "preStop with a shell in a distroless image",
