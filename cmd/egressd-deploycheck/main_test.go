@@ -10,11 +10,11 @@ import (
 
 func TestShippedOverlaysPass(t *testing.T) {
 	var out, errb bytes.Buffer
-	dirs := []string{"../../deploy/corporate/overlays/aks", "../../deploy/corporate/overlays/dev", "../../deploy/workload", "../../deploy/workload/static"}
+	dirs := []string{"../../deploy/corporate/overlays/aks", "../../deploy/corporate/overlays/dev", "../../deploy/workload", "../../deploy/workload/static", "../../deploy/monitoring", "../../deploy/workload/inject-monitoring"}
 	if code := run(dirs, &out, &errb); code != 0 {
 		t.Fatalf("exit %d\n%s", code, errb.String())
 	}
-	for _, want := range []string{"corporate:", "webhook route:", "static route:"} {
+	for _, want := range []string{"corporate:", "webhook route:", "static route:", "monitoring:"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
@@ -46,9 +46,13 @@ func TestBrokenOverlayFails(t *testing.T) {
 }
 
 func TestDirectoryWithNothingToCheckFails(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nconfigMapGenerator:\n  - {name: x, literals: [a=b]}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	var out, errb bytes.Buffer
-	if code := run([]string{"../../deploy/monitoring"}, &out, &errb); code != 1 {
-		t.Fatalf("exit %d, want 1", code)
+	if code := run([]string{dir}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "nothing to check") {
+		t.Fatalf("exit %d, want 1; stderr %s", code, errb.String())
 	}
 	if code := run(nil, &out, &errb); code != 2 {
 		t.Fatalf("no args: exit %d, want 2", code)

@@ -85,5 +85,12 @@ func ChecksFor(s *Set) (checks []Check, groups []string) {
 		checks = append(checks, StaticRouteChecks()...)
 		groups = append(groups, "static route")
 	}
+	for _, o := range s.Objects {
+		if o.Kind == "ServiceMonitor" || o.Kind == "PodMonitor" || o.Kind == "PrometheusRule" {
+			checks = append(checks, Check{"monitoring is picked up by kube-prometheus-stack and Grafana", CheckMonitoringLabels})
+			groups = append(groups, "monitoring")
+			break
+		}
+	}
 	return checks, groups
 }

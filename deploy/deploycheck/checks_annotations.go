@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -174,4 +175,29 @@ func checkDrainOutlastsProbe(s *Set) error {
 		return fmt.Errorf("proxy.drain_delay %s is shorter than the load balancer's probe interval %ds × (%d probes + 1) = %s: Azure still sends new connections when the listener closes", cfg.Proxy.DrainDelay, interval, count, need)
 	}
 	return nil
+}
+
+// CheckMonitoringLabels: kube-prometheus-stack's Prometheus selects
+// ServiceMonitors, PodMonitors and PrometheusRules by the `release` label
+// (its Helm release name), and Grafana's sidecar loads only ConfigMaps
+// labelled grafana_dashboard. Without them the objects apply cleanly and
+// are silently ignored.
+func CheckMonitoringLabels(s *Set) error {
+	var errs []error
+	for _, o := range s.Objects {
+		labels, _ := o.Raw["metadata"].(map[string]any)["labels"].(map[string]any)
+		switch o.Kind {
+		case "ServiceMonitor", "PodMonitor", "PrometheusRule":
+			if v, _ := labels["release"].(string); v == "" {
+				errs = append(errs, fmt.Errorf("%s %s has no release label: kube-prometheus-stack does not select it", o.Kind, o.Name))
+			}
+		case "ConfigMap":
+			if strings.Contains(o.Name, "dashboard") {
+				if v, _ := labels["grafana_dashboard"].(string); v != "1" {
+					errs = append(errs, fmt.Errorf("ConfigMap %s has no grafana_dashboard: \"1\" label: Grafana's sidecar does not load it", o.Name))
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -57,3 +57,21 @@ func TestDrainDelayShorterThanProbeDetectionFails(t *testing.T) {
 		t.Fatalf("error %v, want %q", err, want)
 	}
 }
+
+func TestMonitoringIsPickedUpByKubePrometheusStack(t *testing.T) {
+	for _, dir := range []string{dirMonitoring, "../workload/inject-monitoring"} {
+		s := render(t, dir)
+		if err := CheckMonitoringLabels(s); err != nil {
+			t.Fatalf("%s: %v", dir, err)
+		}
+		broken := clone(t, s)
+		for _, o := range broken.Objects {
+			delete(o.Raw["metadata"].(map[string]any)["labels"].(map[string]any), "release")
+			delete(o.Raw["metadata"].(map[string]any)["labels"].(map[string]any), "grafana_dashboard")
+		}
+		err := CheckMonitoringLabels(broken)
+		if err == nil || !strings.Contains(err.Error(), "has no release label") {
+			t.Fatalf("%s without labels: %v", dir, err)
+		}
+	}
+}
