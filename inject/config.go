@@ -18,7 +18,7 @@ const (
 	FailurePolicyIgnore = "Ignore"
 )
 
-// Config is the whole `egressd inject -config FILE` file.
+// Config is the whole `egressd-inject -config FILE` file.
 type Config struct {
 	// Listen is the HTTPS address serving /mutate and /healthz. Default ":8443".
 	Listen string `yaml:"listen"`

@@ -1,5 +1,5 @@
 // Package inject is egressd's workload-side mutating admission webhook
-// (`egressd inject`). Pods carrying the opt-in label (default
+// (`egressd-inject`). Pods carrying the opt-in label (default
 // `network: filtered`) get HTTP_PROXY/HTTPS_PROXY/NO_PROXY and their
 // lower-case twins in every container and init container, and optionally the
 // corporate CA bundle mounted read-only from a ConfigMap with

@@ -143,7 +143,7 @@ func injectedEnv(withCA bool) []string {
 	env := []string{
 		"HTTP_PROXY=" + testProxy, "http_proxy=" + testProxy,
 		"HTTPS_PROXY=" + testProxy, "https_proxy=" + testProxy,
-		"NO_PROXY=" + testNoProxy, "no_proxy=" + testNoProxy,
+		"NO_PROXY=" + testNoProxy, "no_proxy=" + testNoProxy, "NODE_USE_ENV_PROXY=1",
 	}
 	if withCA {
 		env = append(env, "SSL_CERT_FILE="+testCAFile, "NODE_EXTRA_CA_CERTS="+testCAFile, "REQUESTS_CA_BUNDLE="+testCAFile)

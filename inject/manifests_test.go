@@ -254,9 +254,10 @@ func TestManifestsAgree(t *testing.T) {
 		ok   bool
 		got  any
 	}{
-		{name: "args run inject with the mounted config",
-			ok:  slices.Equal(c.Args, []string{"inject", "-config", path.Join(mountOf("config"), "config.yaml")}) && volumeOf("config").ConfigMap.Name == "egressd-inject-config",
-			got: c.Args},
+		{name: "the egressd-inject image runs with the mounted config",
+			ok: strings.HasPrefix(c.Image, "egressd-inject:") &&
+				slices.Equal(c.Args, []string{"-config", path.Join(mountOf("config"), "config.yaml")}) && volumeOf("config").ConfigMap.Name == "egressd-inject-config",
+			got: []any{c.Image, c.Args}},
 		{name: "config tls files live in the mounted serving Secret",
 			ok: m.config.TLS.CertFile == path.Join(mountOf("tls"), "tls.crt") && m.config.TLS.KeyFile == path.Join(mountOf("tls"), "tls.key") &&
 				volumeOf("tls").Secret.SecretName == str(serving, "spec", "secretName"),

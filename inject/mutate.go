@@ -22,7 +22,11 @@ const (
 // proxyVarNames are every spelling the webhook manages. Clients disagree on
 // case (curl reads only lower-case http_proxy; Go and Python read both), so
 // both are set.
-var proxyVarNames = []string{"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy"}
+var proxyVarNames = []string{"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy", nodeUseEnvProxy}
+
+// nodeUseEnvProxy makes Node.js (>= 24) honour the variables above; without
+// it Node's http and fetch ignore them and a Node pod reaches nothing.
+const nodeUseEnvProxy = "NODE_USE_ENV_PROXY"
 
 // envGroup is a set of names that carry one value. A group is left alone as
 // a whole when a container sets any member explicitly, so a container that
@@ -62,6 +66,7 @@ func newMutator(cfg Config) *mutator {
 			{names: []string{"HTTP_PROXY", "http_proxy"}, value: cfg.Proxy.HTTPProxy},
 			{names: []string{"HTTPS_PROXY", "https_proxy"}, value: cfg.Proxy.HTTPSProxy},
 			{names: []string{"NO_PROXY", "no_proxy"}, value: noProxy},
+			{names: []string{nodeUseEnvProxy}, value: "1"},
 		},
 		proxyShown: redactURL(cfg.Proxy.HTTPProxy),
 	}

@@ -89,7 +89,7 @@ func TestMutatePodShapes(t *testing.T) {
 			wantEnv: map[string][]string{"app": {
 				"HTTPS_PROXY=http://other:8080",
 				"HTTP_PROXY=" + testProxy, "http_proxy=" + testProxy,
-				"NO_PROXY=" + testNoProxy, "no_proxy=" + testNoProxy,
+				"NO_PROXY=" + testNoProxy, "no_proxy=" + testNoProxy, "NODE_USE_ENV_PROXY=1",
 				"SSL_CERT_FILE=" + testCAFile, "NODE_EXTRA_CA_CERTS=" + testCAFile, "REQUESTS_CA_BUNDLE=" + testCAFile,
 			}},
 			wantMounts:  map[string][]string{"app": {"egressd-inject-ca"}},
@@ -107,7 +107,7 @@ func TestMutatePodShapes(t *testing.T) {
 			wantEnv: map[string][]string{"app": {
 				"no_proxy<-from", "SSL_CERT_FILE=/etc/ssl/mine.pem",
 				"HTTP_PROXY=" + testProxy, "http_proxy=" + testProxy,
-				"HTTPS_PROXY=" + testProxy, "https_proxy=" + testProxy,
+				"HTTPS_PROXY=" + testProxy, "https_proxy=" + testProxy, "NODE_USE_ENV_PROXY=1",
 				"NODE_EXTRA_CA_CERTS=" + testCAFile, "REQUESTS_CA_BUNDLE=" + testCAFile,
 			}},
 			wantMounts:  map[string][]string{"app": {"egressd-inject-ca"}},
@@ -123,7 +123,7 @@ func TestMutatePodShapes(t *testing.T) {
 			wantEnv: map[string][]string{"app": {
 				"http_proxy=" + testProxy, "HTTP_PROXY=" + testProxy,
 				"HTTPS_PROXY=" + testProxy, "https_proxy=" + testProxy,
-				"NO_PROXY=" + testNoProxy, "no_proxy=" + testNoProxy,
+				"NO_PROXY=" + testNoProxy, "no_proxy=" + testNoProxy, "NODE_USE_ENV_PROXY=1",
 			}},
 			wantMounts: map[string][]string{"app": nil},
 			wantStatus: `{"proxy":"http://10.2.128.100:3128","containers":["app"]}`,
@@ -139,7 +139,7 @@ func TestMutatePodShapes(t *testing.T) {
 			wantPatch: true,
 			wantEnv: map[string][]string{"app": concat(
 				[]string{"HTTP_PROXY=" + testProxy, "NO_PROXY=" + testNoProxy, "KEEP=x"},
-				[]string{"http_proxy=" + testProxy, "HTTPS_PROXY=" + testProxy, "https_proxy=" + testProxy, "no_proxy=" + testNoProxy},
+				[]string{"http_proxy=" + testProxy, "HTTPS_PROXY=" + testProxy, "https_proxy=" + testProxy, "no_proxy=" + testNoProxy, "NODE_USE_ENV_PROXY=1"},
 				[]string{"SSL_CERT_FILE=" + testCAFile, "NODE_EXTRA_CA_CERTS=" + testCAFile, "REQUESTS_CA_BUNDLE=" + testCAFile},
 			)},
 			wantMounts:  map[string][]string{"app": {"egressd-inject-ca"}},

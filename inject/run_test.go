@@ -219,7 +219,7 @@ func TestServeHTTPSAndReloadCertificate(t *testing.T) {
 		t.Fatalf("status %d response %+v: want a patch for uid-tls", code, review.Response)
 	}
 	pod := decodePodStrict(t, applyPatch(t, plainPod, review.Response.Patch))
-	if got := envList(pod.Spec.Containers[0]); len(got) != 9 || got[0] != "HTTP_PROXY="+testProxy {
+	if got := envList(pod.Spec.Containers[0]); len(got) != 10 || got[0] != "HTTP_PROXY="+testProxy {
 		t.Errorf("env after TLS round trip %q", got)
 	}
 	if got := servedSerial(t, rs); got != 1 {

@@ -38,8 +38,6 @@ func commands() []command {
 			example: "egressd rulesets -region westeurope builtin/aks-required", run: rulesets},
 		{name: "ca", synopsis: "init --out DIR", summary: "create a development CA for TLS inspection and say how to trust it",
 			example: "egressd ca init --out ./dev-ca", run: caCommand},
-		{name: "inject", synopsis: "-config FILE", summary: "run the workload-side admission webhook (docs/inject.md)",
-			example: "egressd inject -config /etc/egressd-inject/config.yaml", run: injectCommand},
 		{name: "version", summary: "print the version, VCS revision and Go version",
 			example: "egressd version", run: printVersion},
 		{name: "help", summary: "print this list", run: nil, hidden: true},

@@ -7,8 +7,10 @@
 //	egressd replay -config NEW LOG what a candidate policy would change
 //	egressd rulesets [NAME...]     the built-in rulesets and their contents
 //	egressd ca init --out DIR      create a development CA for TLS inspection
-//	egressd inject -config FILE    run the workload-side admission webhook
 //	egressd version
+//
+// The workload-side admission webhook is a separate command,
+// cmd/egressd-inject, so this binary carries no Kubernetes client code.
 //
 // Exit codes follow the usual convention: 0 success (and -h), 1 a runtime
 // failure (a bad config file, a port in use, decisions changed under

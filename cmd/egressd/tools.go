@@ -1,24 +1,19 @@
 package main
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"os"
-	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/egressd/egressd/acl"
-	"github.com/egressd/egressd/inject"
-	"github.com/egressd/egressd/metrics"
 	"github.com/egressd/egressd/proxy"
 	"github.com/egressd/egressd/tlsinspect"
 )
@@ -274,25 +269,4 @@ func caCommand(e env, args []string) error {
 	}
 	fmt.Fprintf(stdout, "wrote %s and %s\n\n%s", certPath, keyPath, tlsinspect.TrustInstructions(certPath))
 	return nil
-}
-
-// injectCommand runs the workload-side admission webhook until a signal.
-func injectCommand(e env, args []string) error {
-	stderr := e.stderr
-	path, err := requiredConfigFlag(e, "inject", args)
-	if err != nil {
-		return err
-	}
-	cfg, err := inject.LoadConfig(path)
-	if err != nil {
-		return err
-	}
-	log, err := newLogger("info", stderr)
-	if err != nil {
-		return err
-	}
-	defer log.Sync()
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	return inject.Run(ctx, cfg, log, metrics.NewRegistry())
 }

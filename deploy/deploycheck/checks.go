@@ -28,11 +28,14 @@ func CorporateChecks() []Check {
 		{"PLS auto-approval is visible and never everyone", checkPLSApproval},
 		{"NAT IPs cover max_connections", checkNATCapacity},
 		{"proxy NetworkPolicy admits the NAT IPs and LB probes", checkProxyIngress},
+		{"Azure Service annotations are known and probes within Azure's limits", checkAzureAnnotations},
+		{"proxy protocol runs on a load balancer of egressd's own", checkOwnLoadBalancer},
+		{"drain_delay outlasts the load balancer's probe detection", checkDrainOutlastsProbe},
 	}
 }
 
 // WebhookRouteChecks are run on deploy/workload, the consumer side's
-// default: egressd inject sets the proxy variables and the CA bundle.
+// default: egressd-inject sets the proxy variables and the CA bundle.
 func WebhookRouteChecks() []Check {
 	return []Check{
 		{"webhook injects the endpoint and the required NO_PROXY entries", checkInjectConfig},
@@ -62,4 +65,32 @@ func RunAll(s *Set, checks []Check) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// ChecksFor picks the checks that apply to a rendered set by what it
+// deploys: egressd itself (corporate), the webhook route (a
+// MutatingWebhookConfiguration) or the static route (the proxy-env
+// ConfigMap). It returns the names of the groups chosen; none means the set
+// deploys nothing deploycheck knows, which a caller should treat as an error
+// (a typo'd directory passes nothing silently).
+func ChecksFor(s *Set) (checks []Check, groups []string) {
+	if s.HasEgressd() {
+		checks = append(checks, CorporateChecks()...)
+		groups = append(groups, "corporate")
+	}
+	if s.HasWebhook() {
+		checks = append(checks, WebhookRouteChecks()...)
+		groups = append(groups, "webhook route")
+	} else if _, err := configMap(s, ProxyEnvConfigMap); err == nil {
+		checks = append(checks, StaticRouteChecks()...)
+		groups = append(groups, "static route")
+	}
+	for _, o := range s.Objects {
+		if o.Kind == "ServiceMonitor" || o.Kind == "PodMonitor" || o.Kind == "PrometheusRule" {
+			checks = append(checks, Check{"monitoring is picked up by kube-prometheus-stack and Grafana", CheckMonitoringLabels})
+			groups = append(groups, "monitoring")
+			break
+		}
+	}
+	return checks, groups
 }

@@ -35,13 +35,6 @@ func checkAvailability(s *Set) error {
 	}
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	replicas := int32(1)
-	if d.Spec.Replicas != nil {
-		replicas = *d.Spec.Replicas
-	}
-	if replicas < 2 {
-		bad("Deployment replicas is %d: run at least 2 so a rollout or node loss keeps the proxy up", replicas)
-	}
 	if ru := d.Spec.Strategy.RollingUpdate; ru != nil && ru.MaxUnavailable != nil && ru.MaxUnavailable.String() != "0" {
 		bad("rollingUpdate.maxUnavailable is %s: use 0 with maxSurge 1 so a rollout never lowers capacity", ru.MaxUnavailable.String())
 	}
@@ -53,9 +46,19 @@ func checkAvailability(s *Set) error {
 		}
 	}
 	if len(hpas) != 1 {
+		if len(hpas) == 0 && (d.Spec.Replicas == nil || *d.Spec.Replicas < 2) {
+			bad("Deployment runs fewer than 2 replicas and no HPA: run at least 2 so a rollout or node loss keeps the proxy up")
+		}
 		bad("want one HorizontalPodAutoscaler targeting Deployment %s, found %d", d.Name, len(hpas))
 	} else {
 		h := hpas[0]
+		// The HPA owns the replica count. A spec.replicas in the manifest
+		// is re-applied by every `kubectl apply -k` (the documented way to
+		// change tenants), resetting the count and cutting the tunnels of
+		// the pods scaled in; the HPA then scales up again.
+		if d.Spec.Replicas != nil {
+			bad("Deployment sets replicas: %d while HPA %s owns the count: every apply resets it and cuts the scaled-in pods' tunnels; drop spec.replicas", *d.Spec.Replicas, h.Name)
+		}
 		if h.Spec.MinReplicas == nil || *h.Spec.MinReplicas < 2 {
 			bad("HPA %s minReplicas must be at least 2", h.Name)
 		}

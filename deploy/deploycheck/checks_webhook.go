@@ -47,6 +47,9 @@ func checkInjectConfig(s *Set) error {
 			errs = append(errs, fmt.Errorf("injects %s=%q but HTTP_PROXY=%q: every spelling must name the same endpoint (egressd serves CONNECT on the proxy port)", k, env[k], env["HTTP_PROXY"]))
 		}
 	}
+	if env["NODE_USE_ENV_PROXY"] != "1" {
+		errs = append(errs, fmt.Errorf("injects no NODE_USE_ENV_PROXY=1: Node.js ignores the proxy variables without it"))
+	}
 	if m := MissingNoProxy(strings.Split(env["NO_PROXY"], ",")); len(m) > 0 {
 		errs = append(errs, fmt.Errorf("injected NO_PROXY lacks %s: that traffic would be sent to the proxy and refused", strings.Join(m, ",")))
 	}

@@ -3,6 +3,7 @@ package deploycheck
 import (
 	"errors"
 	"fmt"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"net/netip"
 	"net/url"
 	"path"
@@ -84,6 +85,9 @@ func checkProxyEnv(s *Set) error {
 	if cm.Data["NO_PROXY"] != cm.Data["no_proxy"] {
 		errs = append(errs, fmt.Errorf("ConfigMap %s: NO_PROXY and no_proxy differ", cm.Name))
 	}
+	if cm.Data["NODE_USE_ENV_PROXY"] != "1" {
+		errs = append(errs, fmt.Errorf("ConfigMap %s: NODE_USE_ENV_PROXY is not \"1\": Node.js ignores the proxy variables without it", cm.Name))
+	}
 	if m := MissingNoProxy(strings.Split(cm.Data["NO_PROXY"], ",")); len(m) > 0 {
 		errs = append(errs, fmt.Errorf("ConfigMap %s: NO_PROXY lacks %s: that traffic would be sent to the proxy and refused", cm.Name, strings.Join(m, ",")))
 	}
@@ -148,14 +152,17 @@ func checkForceProxyEgress(s *Set) error {
 	bad := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf("NetworkPolicy %s: "+format, append([]any{np.Name}, args...)...))
 	}
+	// Every pod of the namespace: a label selector would let a pod that
+	// drops the label leave the policy.
 	sel := np.Spec.PodSelector
-	if len(sel.MatchExpressions) > 0 || len(sel.MatchLabels) != 1 || sel.MatchLabels[FilteredLabel] != FilteredValue {
-		bad("podSelector must be exactly {%s: %s}", FilteredLabel, FilteredValue)
+	if len(sel.MatchExpressions) > 0 || len(sel.MatchLabels) > 0 {
+		bad("podSelector must be {} (every pod of the namespace), not a label the workload controls: %v", sel.MatchLabels)
 	}
 	if !slices.Equal(np.Spec.PolicyTypes, []networkingv1.PolicyType{networkingv1.PolicyTypeEgress}) {
 		bad("policyTypes must be [Egress], is %v", np.Spec.PolicyTypes)
 	}
 	var sawEndpoint, sawDNS, sawCluster bool
+	var direct []networkingv1.NetworkPolicyEgressRule
 	for i, r := range np.Spec.Egress {
 		switch kind, err := classifyEgress(r, ep, where); {
 		case err != nil:
@@ -166,6 +173,8 @@ func checkForceProxyEgress(s *Set) error {
 			sawDNS = true
 		case kind == "cluster":
 			sawCluster = true
+		case kind == "direct":
+			direct = append(direct, r)
 		}
 	}
 	if !sawEndpoint {
@@ -175,7 +184,10 @@ func checkForceProxyEgress(s *Set) error {
 		bad("no egress rule allows cluster DNS (kube-system pods k8s-app: kube-dns, UDP and TCP 53)")
 	}
 	if !sawCluster {
-		bad("no egress rule allows in-cluster traffic (to: [namespaceSelector: {}])")
+		bad("no egress rule allows the namespace's own pods (to: [podSelector: {}])")
+	}
+	if err := checkNoProxyReachable(s, np, direct); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -191,7 +203,14 @@ func classifyEgress(r networkingv1.NetworkPolicyEgressRule, ep netip.AddrPort, w
 	switch {
 	case to.IPBlock != nil:
 		if to.IPBlock.CIDR != ep.Addr().String()+"/32" || len(to.IPBlock.Except) > 0 {
-			return "", fmt.Errorf("ipBlock %s: the only address allowed is the private endpoint %s/32 from %s", to.IPBlock.CIDR, ep.Addr(), where)
+			// Besides the endpoint, single addresses on one TCP port are
+			// allowed for what NO_PROXY sends direct (API server, IMDS);
+			// checkNoProxyReachable requires each to be named there.
+			if p, err := netip.ParsePrefix(to.IPBlock.CIDR); err == nil && p.IsSingleIP() && len(to.IPBlock.Except) == 0 &&
+				len(r.Ports) == 1 && (portIs(r.Ports[0], corev1.ProtocolTCP, 443) || portIs(r.Ports[0], corev1.ProtocolTCP, 80)) {
+				return "direct", nil
+			}
+			return "", fmt.Errorf("ipBlock %s: only the private endpoint %s/32 from %s, or one address on TCP 443 or 80 that NO_PROXY sends direct, may be allowed", to.IPBlock.CIDR, ep.Addr(), where)
 		}
 		if len(r.Ports) != 1 || !portIs(r.Ports[0], corev1.ProtocolTCP, int32(ep.Port())) {
 			return "", fmt.Errorf("the private endpoint rule must allow TCP %d only", ep.Port())
@@ -206,11 +225,20 @@ func classifyEgress(r networkingv1.NetworkPolicyEgressRule, ep netip.AddrPort, w
 			return "", fmt.Errorf("the DNS rule must allow UDP 53 and TCP 53 only")
 		}
 		return "dns", nil
-	case to.NamespaceSelector != nil && to.PodSelector == nil:
-		if len(to.NamespaceSelector.MatchLabels)+len(to.NamespaceSelector.MatchExpressions) != 0 || len(r.Ports) != 0 {
-			return "", fmt.Errorf("the in-cluster rule must be exactly to: [namespaceSelector: {}] with no ports")
+	case to.NamespaceSelector == nil && to.PodSelector != nil:
+		if len(to.PodSelector.MatchLabels)+len(to.PodSelector.MatchExpressions) != 0 {
+			return "", fmt.Errorf("the own-namespace rule must be exactly to: [podSelector: {}]")
 		}
 		return "cluster", nil
+	case to.NamespaceSelector != nil && to.PodSelector == nil:
+		// Named namespaces only: namespaceSelector {} (or any label) opens
+		// every pod of the cluster, and an in-cluster proxy is a bypass.
+		ns := to.NamespaceSelector
+		if len(ns.MatchLabels) != 0 || len(ns.MatchExpressions) != 1 || ns.MatchExpressions[0].Key != "kubernetes.io/metadata.name" ||
+			ns.MatchExpressions[0].Operator != metav1.LabelSelectorOpIn || len(ns.MatchExpressions[0].Values) == 0 {
+			return "", fmt.Errorf("namespace peer %s: only named namespaces (kubernetes.io/metadata.name In [...]) may be allowed; namespaceSelector: {} opens every pod of the cluster", describePeer(to))
+		}
+		return "named", nil
 	}
 	return "", fmt.Errorf("peer %s is not the endpoint, DNS or in-cluster", describePeer(to))
 }

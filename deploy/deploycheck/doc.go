@@ -6,7 +6,7 @@
 // header, or a termination grace period shorter than the drain deadline.
 //
 // On the workload side the default route (deploy/workload) is checked by
-// running the real egressd inject admission handler on the example pod and
+// running the real egressd-inject admission handler on the example pod and
 // inspecting the pod it produces; the static route (deploy/workload/static)
 // is checked as written, and CheckRoutesAgree requires both to name the same
 // proxy and the same NO_PROXY entries.

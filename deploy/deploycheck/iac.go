@@ -68,26 +68,34 @@ func WorkloadIaC(dir string, ep netip.AddrPort) []IaCFile {
 	return []IaCFile{
 		{filepath.Join(dir, "bicep", "private-endpoint.bicep"), []*regexp.Regexp{
 			re(`(?m)^param privateLinkServiceAlias string$`),
-			re(`(?m)^param privateIpAddress string$`),
-			re(`(?m)^param requestMessage string$`),
-			re(`ipConfigurations: \[`),
+			// Dynamic by default: a static IP is not supported for a
+			// customer-owned PLS; it stays an explicit opt-in.
+			re(`(?m)^param privateIpAddress string = ''$`),
+			re(`ipConfigurations: empty\(privateIpAddress\) \? \[\] : \[`),
 			re(`privateIPAddress: privateIpAddress`),
+			re(`(?m)^output privateIpAddress string = reference\(endpoint\.properties\.networkInterfaces\[0\]\.id`),
+			re(`(?m)^@maxLength\(140\)\nparam requestMessage string$`),
 			re(`manualPrivateLinkServiceConnections: \[`),
 			re(`privateLinkServiceId: privateLinkServiceAlias`),
 			re(`requestMessage: requestMessage`),
 		}},
 		{filepath.Join(dir, "bicep", "private-endpoint.bicepparam"), []*regexp.Regexp{
 			re(`(?m)^using 'private-endpoint\.bicep'$`),
-			re(`(?m)^param privateIpAddress = '` + ip + `'$`),
+			// The opt-in is shown, commented out, with the IP the
+			// manifests use.
+			re(`(?m)^// param privateIpAddress = '` + ip + `'$`),
 			re(`(?m)^param privateLinkServiceAlias = '[^']+\.privatelinkservice'$`),
-			re(`(?m)^param requestMessage = '[^']+'$`),
+			re(`(?m)^param requestMessage = '[^']{1,140}'$`),
 		}},
 		{filepath.Join(dir, "terraform", "private-endpoint.tf"), []*regexp.Regexp{
 			re(`private_connection_resource_alias\s*=\s*var\.private_link_service_alias`),
 			re(`is_manual_connection\s*=\s*true`),
 			re(`request_message\s*=\s*var\.request_message`),
-			re(`private_ip_address\s*=\s*var\.private_ip_address`),
-			re(`default\s*=\s*"` + ip + `"`),
+			re(`length\(var\.request_message\) <= 140`),
+			re(`(?s)variable "private_ip_address" \{[^}]*default\s*=\s*null`),
+			re(`dynamic "ip_configuration"`),
+			re(`output "private_ip_address"`),
+			re(`e\.g\. \\"` + ip + `\\"`),
 		}},
 	}
 }

@@ -181,7 +181,7 @@ func TestChecksCatchBrokenCorporateSets(t *testing.T) {
 			name:    "drain_timeout longer than the grace period allows",
 			check:   checkDrain,
 			breakIt: func(t *testing.T, s *Set) { editConfig(t, s, "drain_timeout: 25s", "drain_timeout: 60s") },
-			wantErr: "terminationGracePeriodSeconds is 50s, less than preStop 5s + proxy.drain_delay 10s + proxy.drain_timeout 1m0s + 5s to exit: tunnels would be killed before the drain ends; raise it to 80",
+			wantErr: "terminationGracePeriodSeconds is 55s, less than preStop 5s + proxy.drain_delay 15s + proxy.drain_timeout 1m0s + 5s to exit: tunnels would be killed before the drain ends; raise it to 85",
 		},
 		{
 			name:  "preStop with a shell in a distroless image",
@@ -211,13 +211,13 @@ func TestChecksCatchBrokenCorporateSets(t *testing.T) {
 			wantErr: "automountServiceAccountToken must be false",
 		},
 		{
-			name:  "single replica",
+			name:  "fixed replicas beside the HPA",
 			check: checkAvailability,
 			breakIt: func(t *testing.T, s *Set) {
 				d, _ := deployment(t, s)
-				d.Spec.Replicas = ptr(int32(1))
+				d.Spec.Replicas = ptr(int32(2))
 			},
-			wantErr: "Deployment replicas is 1: run at least 2",
+			wantErr: "Deployment sets replicas: 2 while HPA egressd owns the count",
 		},
 		{
 			name:  "no zone spread",
@@ -398,7 +398,7 @@ func TestChecksCatchBrokenStaticRouteSets(t *testing.T) {
 			breakIt: func(t *testing.T, s *Set) {
 				policy(t, s, ForceProxyPolicy).Spec.Egress[0].To[0].IPBlock.CIDR = "10.2.128.0/24"
 			},
-			wantErr: "egress[0]: ipBlock 10.2.128.0/24: the only address allowed is the private endpoint 10.2.128.100/32",
+			wantErr: "egress[0]: ipBlock 10.2.128.0/24: only the private endpoint 10.2.128.100/32",
 		},
 		{
 			name:  "endpoint rule opens every port",
@@ -418,7 +418,7 @@ func TestChecksCatchBrokenStaticRouteSets(t *testing.T) {
 					Ports: []networkingv1.NetworkPolicyPort{{Protocol: &tcp, Port: ptr(intstr.FromInt32(443))}},
 				})
 			},
-			wantErr: "egress[3]: ipBlock 0.0.0.0/0: the only address allowed is the private endpoint",
+			wantErr: "egress[5]: ipBlock 0.0.0.0/0: only the private endpoint",
 		},
 		{
 			name:  "DNS rule without TCP",
@@ -429,12 +429,54 @@ func TestChecksCatchBrokenStaticRouteSets(t *testing.T) {
 			wantErr: "egress[1]: the DNS rule must allow UDP 53 and TCP 53 only",
 		},
 		{
-			name:  "in-cluster rule narrowed to ports",
+			name:  "static route without NODE_USE_ENV_PROXY",
+			check: checkProxyEnv,
+			breakIt: func(t *testing.T, s *Set) {
+				cm, err := configMap(s, ProxyEnvConfigMap)
+				if err != nil {
+					t.Fatal(err)
+				}
+				delete(cm.Data, "NODE_USE_ENV_PROXY")
+			},
+			wantErr: "NODE_USE_ENV_PROXY is not \"1\"",
+		},
+		{
+			name:  "in-cluster rule opens every namespace",
 			check: checkForceProxyEgress,
 			breakIt: func(t *testing.T, s *Set) {
-				policy(t, s, ForceProxyPolicy).Spec.Egress[2].Ports = []networkingv1.NetworkPolicyPort{{Protocol: &tcp, Port: ptr(intstr.FromInt32(80))}}
+				policy(t, s, ForceProxyPolicy).Spec.Egress[2].To = []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{}}}
 			},
-			wantErr: "egress[2]: the in-cluster rule must be exactly to: [namespaceSelector: {}] with no ports",
+			wantErr: "egress[2]: namespace peer",
+		},
+		{
+			name:  "policy selects a label the workload controls",
+			check: checkForceProxyEgress,
+			breakIt: func(t *testing.T, s *Set) {
+				policy(t, s, ForceProxyPolicy).Spec.PodSelector = metav1.LabelSelector{MatchLabels: map[string]string{"network": "filtered"}}
+			},
+			wantErr: "podSelector must be {} (every pod of the namespace)",
+		},
+		{
+			name:  "NO_PROXY sends the API server direct but the policy blocks it",
+			check: checkForceProxyEgress,
+			breakIt: func(t *testing.T, s *Set) {
+				np := policy(t, s, ForceProxyPolicy)
+				np.Spec.Egress = slices.DeleteFunc(np.Spec.Egress, func(r networkingv1.NetworkPolicyEgressRule) bool {
+					return len(r.Ports) == 1 && r.Ports[0].Port.IntValue() == 443
+				})
+			},
+			wantErr: "no egress rule allows an address on TCP 443: client-go in a filtered pod would time out",
+		},
+		{
+			name:  "NO_PROXY sends IMDS direct but the policy blocks it",
+			check: checkForceProxyEgress,
+			breakIt: func(t *testing.T, s *Set) {
+				np := policy(t, s, ForceProxyPolicy)
+				np.Spec.Egress = slices.DeleteFunc(np.Spec.Egress, func(r networkingv1.NetworkPolicyEgressRule) bool {
+					return r.To[0].IPBlock != nil && r.To[0].IPBlock.CIDR == "169.254.169.254/32"
+				})
+			},
+			wantErr: "NO_PROXY sends 169.254.169.254 direct but no egress rule allows it on TCP 80",
 		},
 		{
 			name:  "policy also isolates ingress",
@@ -478,7 +520,7 @@ func TestDecodeRejects(t *testing.T) {
 		{
 			name:    "unknown field in a Deployment",
 			yaml:    "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec: {replica: 2}\n",
-			wantErr: `x: document 0: apps/v1 Deployment x: strict decode: json: unknown field "replica"`,
+			wantErr: `x: document 0: apps/v1 Deployment x: strict decode: unknown field "spec.replica"`,
 		},
 		{
 			name:    "wrong type",

@@ -132,7 +132,7 @@ func TestChecksCatchBrokenWebhookRouteSets(t *testing.T) {
 			breakIt: func(t *testing.T, s *Set) {
 				policy(t, s, ForceProxyPolicy).Spec.Egress[0].To[0].IPBlock.CIDR = "10.2.128.101/32"
 			},
-			wantErr: "egress[0]: ipBlock 10.2.128.101/32: the only address allowed is the private endpoint 10.2.128.100/32 from egressd-inject-config proxy.http_proxy",
+			wantErr: "egress[0]: ipBlock 10.2.128.101/32: only the private endpoint 10.2.128.100/32 from egressd-inject-config proxy.http_proxy",
 		},
 		{
 			name:  "NetworkPolicy in another namespace than the workload",

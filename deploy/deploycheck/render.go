@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+	sigsjson "sigs.k8s.io/json"
 )
 
 // ErrNoKubectl means kubectl, which renders the kustomizations, is not on PATH.
@@ -106,10 +107,16 @@ func decodeObject(doc any) (Object, error) {
 		}
 		return obj, nil
 	}
-	jd := json.NewDecoder(bytes.NewReader(data))
-	jd.DisallowUnknownFields()
-	if err := jd.Decode(typed); err != nil {
+	// sigs.k8s.io/json is the decoder the API server uses: field names
+	// match case-sensitively (encoding/json would take
+	// terminationgraceperiodseconds for terminationGracePeriodSeconds, and
+	// a real apply would drop it), unknown and duplicate fields are errors.
+	strict, err := sigsjson.UnmarshalStrict(data, typed)
+	if err != nil {
 		return obj, fmt.Errorf("%s: strict decode: %w", id, err)
+	}
+	if len(strict) > 0 {
+		return obj, fmt.Errorf("%s: strict decode: %w", id, errors.Join(strict...))
 	}
 	obj.Typed = typed
 	return obj, nil

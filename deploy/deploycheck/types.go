@@ -38,6 +38,10 @@ func newTyped(apiVersion, kind string) (any, bool) {
 		return &admissionregistrationv1.MutatingWebhookConfiguration{}, true
 	case "admissionregistration.k8s.io/v1 ValidatingWebhookConfiguration":
 		return &admissionregistrationv1.ValidatingWebhookConfiguration{}, true
+	case "admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy":
+		return &admissionregistrationv1.ValidatingAdmissionPolicy{}, true
+	case "admissionregistration.k8s.io/v1 ValidatingAdmissionPolicyBinding":
+		return &admissionregistrationv1.ValidatingAdmissionPolicyBinding{}, true
 	case "rbac.authorization.k8s.io/v1 Role":
 		return &rbacv1.Role{}, true
 	case "rbac.authorization.k8s.io/v1 RoleBinding":

@@ -32,10 +32,10 @@ const (
 	InjectDeployment = "egressd-inject"
 )
 
-// ErrNoWebhook means the set does not deploy egressd inject.
+// ErrNoWebhook means the set does not deploy egressd-inject.
 var ErrNoWebhook = errors.New("deploycheck: no MutatingWebhookConfiguration in the rendered set")
 
-// HasWebhook reports whether the set deploys the egressd inject webhook.
+// HasWebhook reports whether the set deploys the egressd-inject webhook.
 func (s *Set) HasWebhook() bool {
 	return len(typedOf[*admissionregistrationv1.MutatingWebhookConfiguration](s)) > 0
 }

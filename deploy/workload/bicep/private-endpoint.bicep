@@ -1,6 +1,11 @@
 // Private Endpoint to the corporate egressd Private Link Service, in the
-// consumer's VNet, with a static IP so HTTP(S)_PROXY, NO_PROXY and the
-// force-proxy-egress NetworkPolicy can name it.
+// consumer's VNet. Its IP is dynamic by default: Microsoft lists a static
+// Private Endpoint IP as unsupported for a customer-owned ("third party")
+// Private Link Service, and a dynamic IP stays fixed for the endpoint's
+// lifetime. The deployment outputs it (privateIpAddress, proxyUrl); put it
+// into ../inject/config.yaml proxy.http_proxy and the ipBlock of
+// ../filtered-namespace/force-proxy-egress.yaml (docs/deploy.md, "The endpoint
+// IP"). A static IP stays available as an explicit opt-in (privateIpAddress).
 //
 // The connection is a *manual* request: across Azure AD tenants the PLS
 // owner must approve it (az network private-endpoint-connection approve),
@@ -18,10 +23,11 @@ param privateLinkServiceAlias string
 @description('Resource ID of the subnet the endpoint lives in (the workload VNet).')
 param subnetId string
 
-@description('Static private IP of the endpoint inside that subnet; the proxy address workloads use.')
-param privateIpAddress string
+@description('Opt-in static private IP of the endpoint; empty (the default) lets Azure assign one, which is what Microsoft supports for a customer-owned Private Link Service.')
+param privateIpAddress string = ''
 
 @description('Shown to the corporate team when they approve the connection: say who you are and which cluster this is.')
+@maxLength(140)
 param requestMessage string
 
 @description('Name of the Private Endpoint resource.')
@@ -37,9 +43,10 @@ resource endpoint 'Microsoft.Network/privateEndpoints@2023-11-01' = {
       id: subnetId
     }
     customNetworkInterfaceName: '${name}-nic'
-    // A Private Link Service (not a PaaS resource) has no group IDs and needs
-    // no memberName: the one ipConfiguration pins the NIC's address.
-    ipConfigurations: [
+    // Only with the static opt-in. A Private Link Service (not a PaaS
+    // resource) has no group IDs and needs no memberName: the one
+    // ipConfiguration pins the NIC's address.
+    ipConfigurations: empty(privateIpAddress) ? [] : [
       {
         name: 'egressd'
         properties: {
@@ -62,4 +69,6 @@ resource endpoint 'Microsoft.Network/privateEndpoints@2023-11-01' = {
 }
 
 output privateEndpointId string = endpoint.id
-output proxyUrl string = 'http://${privateIpAddress}:3128'
+// The address Azure gave the endpoint's NIC (or the static opt-in).
+output privateIpAddress string = reference(endpoint.properties.networkInterfaces[0].id, '2023-11-01').ipConfigurations[0].properties.privateIPAddress
+output proxyUrl string = 'http://${reference(endpoint.properties.networkInterfaces[0].id, '2023-11-01').ipConfigurations[0].properties.privateIPAddress}:3128'

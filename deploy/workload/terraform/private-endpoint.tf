@@ -1,6 +1,6 @@
 # Terraform (azurerm) equivalent of ../bicep/private-endpoint.bicep: a
 # Private Endpoint to the corporate egressd Private Link Service with a
-# static IP and a manual connection request (approved by the corporate team).
+# dynamic IP (static only as an opt-in) and a manual connection request (approved by the corporate team).
 
 variable "private_link_service_alias" {
   description = "Alias of the corporate Private Link Service, from the corporate team."
@@ -13,14 +13,18 @@ variable "subnet_id" {
 }
 
 variable "private_ip_address" {
-  description = "Static private IP of the endpoint; the proxy address workloads use."
+  description = "Opt-in static private IP (e.g. \"10.2.128.100\"). null, the default, lets Azure assign one: Microsoft does not support a static IP for a customer-owned Private Link Service, and a dynamic one stays fixed for the endpoint's lifetime."
   type        = string
-  default     = "10.2.128.100"
+  default     = null
 }
 
 variable "request_message" {
   description = "Shown to the corporate team when they approve the connection."
   type        = string
+  validation {
+    condition     = length(var.request_message) <= 140
+    error_message = "Azure limits the request message to 140 characters."
+  }
 }
 
 variable "name" {
@@ -51,14 +55,23 @@ resource "azurerm_private_endpoint" "egressd" {
     request_message      = var.request_message
   }
 
-  # A Private Link Service has no subresource names, so the one
-  # ip_configuration only pins the address.
-  ip_configuration {
-    name               = "egressd"
-    private_ip_address = var.private_ip_address
+  # Only with the static opt-in. A Private Link Service has no subresource
+  # names, so the one ip_configuration only pins the address.
+  dynamic "ip_configuration" {
+    for_each = var.private_ip_address == null ? [] : [var.private_ip_address]
+    content {
+      name               = "egressd"
+      private_ip_address = ip_configuration.value
+    }
   }
 }
 
+# The address Azure gave the endpoint (or the static opt-in): put it into
+# ../inject/config.yaml and force-proxy-egress (docs/deploy.md).
+output "private_ip_address" {
+  value = azurerm_private_endpoint.egressd.private_service_connection[0].private_ip_address
+}
+
 output "proxy_url" {
-  value = "http://${var.private_ip_address}:3128"
+  value = "http://${azurerm_private_endpoint.egressd.private_service_connection[0].private_ip_address}:3128"
 }
