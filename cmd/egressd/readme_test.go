@@ -56,7 +56,7 @@ func TestMakeDockerPassesVersion(t *testing.T) {
 	if err != nil {
 		t.Fatalf("make -n docker: %v\n%s", err, out)
 	}
-	if !strings.Contains(string(out), "docker build --build-arg VERSION=v9.8.7-test ") {
+	if !strings.Contains(string(out), " --build-arg VERSION=v9.8.7-test ") {
 		t.Errorf("make docker does not pass VERSION as a build argument:\n%s", out)
 	}
 	df := readRepoFile(t, "Dockerfile")
