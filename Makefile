@@ -82,4 +82,4 @@ build-deploycheck:
 # upstream fails, then a drain mid-traffic. `make test` runs a 5s version.
 .PHONY: soak
 soak:
-	EGRESSD_SOAK=10m $(GO) test -race -count=1 -run 'TestRelSoak' -timeout 15m -v ./proxy/
+	EGRESSD_SOAK=10m $(GO) test -race -count=1 -run 'TestSoak' -timeout 15m -v ./proxy/

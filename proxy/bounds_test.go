@@ -24,17 +24,17 @@ import (
 	"github.com/egressd/egressd/proxy"
 )
 
-// relPPOff is proxy_protocol off: the socket is the identity, and an idle
+// ppOff is proxy_protocol off: the socket is the identity, and an idle
 // connection is bounded by client_idle_timeout rather than the PROXY
 // header timeout.
-func relPPOff(c *proxy.Config) {
+func ppOff(c *proxy.Config) {
 	c.ProxyProtocol = proxy.PPOff
 	c.TrustedProxies = nil
 }
 
-// relOpen dials n connections to addr and returns them; each costs one
+// openConns dials n connections to addr and returns them; each costs one
 // descriptor on each side, both in this process.
-func relOpen(t *testing.T, addr string, n int) []*net.TCPConn {
+func openConns(t *testing.T, addr string, n int) []*net.TCPConn {
 	t.Helper()
 	conns := make([]*net.TCPConn, 0, n)
 	t.Cleanup(func() {
@@ -52,9 +52,9 @@ func relOpen(t *testing.T, addr string, n int) []*net.TCPConn {
 	return conns
 }
 
-// relAllClosed waits until the proxy has closed every conn (a read
+// allClosed waits until the proxy has closed every conn (a read
 // returns EOF or a reset, not a timeout) and returns how many it closed.
-func relAllClosed(conns []*net.TCPConn, by time.Time) int {
+func allClosed(conns []*net.TCPConn, by time.Time) int {
 	closed := 0
 	var b [1]byte
 	for _, c := range conns {
@@ -68,8 +68,8 @@ func relAllClosed(conns []*net.TCPConn, by time.Time) int {
 	return closed
 }
 
-// relHeapInUse is the live heap and goroutine stacks after a full GC.
-func relHeapInUse() uint64 {
+// heapInUse is the live heap and goroutine stacks after a full GC.
+func heapInUse() uint64 {
 	runtime.GC()
 	runtime.GC() // a second cycle empties the sync.Pools the first one aged
 	var ms runtime.MemStats
@@ -77,11 +77,11 @@ func relHeapInUse() uint64 {
 	return ms.HeapInuse + ms.StackInuse
 }
 
-// TestRelIdleAndSlowloris holds 2,000 idle connections and 200 slowloris
+// TestIdleAndSlowlorisAreBounded holds 2,000 idle connections and 200 slowloris
 // connections (one header byte every 100ms) while normal requests keep a
 // low latency; then read_header_timeout frees the slowloris ones first and
 // client_idle_timeout the idle ones, and everything they held is returned.
-func TestRelIdleAndSlowloris(t *testing.T) {
+func TestIdleAndSlowlorisAreBounded(t *testing.T) {
 	const (
 		idleConns     = 2000
 		slowConns     = 200
@@ -103,18 +103,18 @@ func TestRelIdleAndSlowloris(t *testing.T) {
 		io.WriteString(w, "hello")
 	}))
 	p := startProxy(t, withConfig(func(c *proxy.Config) {
-		relPPOff(c)
+		ppOff(c)
 		c.ReadHeaderTimeout = headerTimeout
 		c.ClientIdleTimeout = idleTimeout
 	}))
 	getVia(t, p, origin+"/warm", 0) // pools and lazily built state are not growth
-	before := relSnapshot(t)
-	heapBefore := relHeapInUse()
+	before := resourceSnapshot(t)
+	heapBefore := heapInUse()
 
 	idleStart := time.Now()
-	idle := relOpen(t, p.addr, idleConns)
+	idle := openConns(t, p.addr, idleConns)
 	slowStart := time.Now()
-	slow := relOpen(t, p.addr, slowConns)
+	slow := openConns(t, p.addr, slowConns)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -145,7 +145,7 @@ func TestRelIdleAndSlowloris(t *testing.T) {
 	waitFor(t, 5*time.Second, "the proxy to hold every connection", func() bool {
 		return p.srv.OpenConnections() >= idleConns+slowConns
 	})
-	heapPeak := relHeapInUse()
+	heapPeak := heapInUse()
 	perConn := (int64(heapPeak) - int64(heapBefore)) / (idleConns + slowConns)
 	t.Logf("heap+stacks: %d KiB before, %d KiB with %d connections open (%d bytes per connection, both ends)",
 		heapBefore>>10, heapPeak>>10, idleConns+slowConns, perConn)
@@ -172,7 +172,7 @@ func TestRelIdleAndSlowloris(t *testing.T) {
 
 	// read_header_timeout runs from the first byte of a head, however
 	// slowly the rest arrives.
-	if n := relAllClosed(slow, slowStart.Add(headerTimeout+3*time.Second)); n != slowConns {
+	if n := allClosed(slow, slowStart.Add(headerTimeout+3*time.Second)); n != slowConns {
 		t.Errorf("%d of %d slowloris connections closed by read_header_timeout, want all", n, slowConns)
 	}
 	if el := time.Since(slowStart); el < headerTimeout-100*time.Millisecond {
@@ -183,7 +183,7 @@ func TestRelIdleAndSlowloris(t *testing.T) {
 			t.Errorf("%d connections open after the slowloris ones went, want the %d idle ones still there", n, idleConns)
 		}
 	}
-	if n := relAllClosed(idle, idleStart.Add(idleTimeout+5*time.Second)); n != idleConns {
+	if n := allClosed(idle, idleStart.Add(idleTimeout+5*time.Second)); n != idleConns {
 		t.Errorf("%d of %d idle connections closed by client_idle_timeout, want all", n, idleConns)
 	}
 	if el := time.Since(idleStart); el < idleTimeout-100*time.Millisecond {
@@ -195,29 +195,29 @@ func TestRelIdleAndSlowloris(t *testing.T) {
 		c.Close()
 	}
 	stopSlow()
-	if n := relPanics(p); n != 0 {
+	if n := panicCount(p); n != 0 {
 		t.Errorf("the proxy logged %d panics", n)
 	}
 	before.check(t)
-	heapAfter := relHeapInUse()
+	heapAfter := heapInUse()
 	t.Logf("heap+stacks after they closed: %d KiB", heapAfter>>10)
 	if grown := int64(heapAfter) - int64(heapBefore); grown > 16<<20 {
 		t.Errorf("heap and stacks grew by %d KiB after %d connections came and went, want under 16 MiB", grown>>10, idleConns+slowConns)
 	}
 }
 
-// TestRelMaxConnectionsAnswers: above max_connections a new connection
+// TestMaxConnectionsAnswers: above max_connections a new connection
 // gets a 503 at once and is closed, instead of waiting in the accept
 // queue; the rejection is counted; a freed slot is usable again.
-func TestRelMaxConnectionsAnswers(t *testing.T) {
+func TestMaxConnectionsAnswers(t *testing.T) {
 	const limit = 20
 	reg := prometheus.NewRegistry()
 	origin := helloOrigin(t)
-	p := startProxy(t, relWithMetrics(reg), withConfig(func(c *proxy.Config) {
-		relPPOff(c)
+	p := startProxy(t, withMetrics(reg), withConfig(func(c *proxy.Config) {
+		ppOff(c)
 		c.MaxConnections = limit
 	}))
-	held := relOpen(t, p.addr, limit)
+	held := openConns(t, p.addr, limit)
 	waitFor(t, 5*time.Second, "the proxy to hold the limit", func() bool { return p.srv.OpenConnections() == limit })
 
 	for i := range 3 {
@@ -241,8 +241,8 @@ func TestRelMaxConnectionsAnswers(t *testing.T) {
 		}
 		c.Close()
 	}
-	relWantMetric(t, reg, "egressd_limit_rejections_total", map[string]string{"scope": "global", "tenant": "unknown"}, 3)
-	relWantMetric(t, reg, "egressd_connection_limit", nil, limit)
+	wantMetric(t, reg, "egressd_limit_rejections_total", map[string]string{"scope": "global", "tenant": "unknown"}, 3)
+	wantMetric(t, reg, "egressd_connection_limit", nil, limit)
 
 	held[0].Close()
 	waitFor(t, 5*time.Second, "a slot to free up", func() bool { return p.srv.OpenConnections() == limit-1 })

@@ -29,10 +29,10 @@ import (
 	"github.com/egressd/egressd/proxy"
 )
 
-// relTruncatingOrigin answers every request with a head promising more
+// truncatingOrigin answers every request with a head promising more
 // body than it sends, then ends the connection after sent bytes: with an
 // RST when reset is set, else by stalling until the proxy gives up.
-func relTruncatingOrigin(t *testing.T, head string, body []byte, reset bool) string {
+func truncatingOrigin(t *testing.T, head string, body []byte, reset bool) string {
 	t.Helper()
 	return startTCPServer(t, func(c *net.TCPConn) {
 		br := bufio.NewReader(c)
@@ -48,11 +48,11 @@ func relTruncatingOrigin(t *testing.T, head string, body []byte, reset bool) str
 	})
 }
 
-// TestRelUpstreamBreaksMidBody: an upstream that dies or stalls after the
+// TestUpstreamBreaksMidBody: an upstream that dies or stalls after the
 // response head has gone out leaves the client a short body and a closed
 // connection (the only honest signal left once a 200 is sent), never a
 // keep-alive connection that looks complete.
-func TestRelUpstreamBreaksMidBody(t *testing.T) {
+func TestUpstreamBreaksMidBody(t *testing.T) {
 	body := make([]byte, 20<<10)
 	for i := range body {
 		body[i] = byte('a' + i%26)
@@ -75,11 +75,11 @@ func TestRelUpstreamBreaksMidBody(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			reg := prometheus.NewRegistry()
-			origin := relTruncatingOrigin(t, tc.head, body, tc.reset)
-			p := startProxy(t, relWithMetrics(reg), withConfig(func(c *proxy.Config) {
+			origin := truncatingOrigin(t, tc.head, body, tc.reset)
+			p := startProxy(t, withMetrics(reg), withConfig(func(c *proxy.Config) {
 				c.UpstreamIdleTimeout = 300 * time.Millisecond
 			}))
-			before := relSnapshot(t)
+			before := resourceSnapshot(t)
 
 			c := dial(t, p.addr)
 			br := bufio.NewReader(c)
@@ -103,30 +103,30 @@ func TestRelUpstreamBreaksMidBody(t *testing.T) {
 			expectEOF(t, c, br)
 			c.Close()
 
-			e := relEntry(t, p, "127.0.0.1")
+			e := accessEntry(t, p, "127.0.0.1")
 			if e["status"] != int64(200) || e["decision"] != "allow" || e["bytes_down"] != int64(len(got)) {
 				t.Errorf("access log status=%v decision=%v bytes_down=%v, want 200 allow %d", e["status"], e["decision"], e["bytes_down"], len(got))
 			}
-			relWantMetric(t, reg, "egressd_transferred_bytes_total", map[string]string{"tenant": demoTenant, "direction": "down"}, float64(len(got)))
+			wantMetric(t, reg, "egressd_transferred_bytes_total", map[string]string{"tenant": demoTenant, "direction": "down"}, float64(len(got)))
 			before.check(t)
 		})
 	}
 }
 
-// TestRelUpstreamStallsBeforeHeaders: an origin that accepts the request
+// TestUpstreamStallsBeforeHeaders: an origin that accepts the request
 // and never answers gets a 504 after response_header_timeout, and the
 // upstream leg is closed rather than parked in the pool.
-func TestRelUpstreamStallsBeforeHeaders(t *testing.T) {
+func TestUpstreamStallsBeforeHeaders(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	upstreamClosed := make(chan struct{}, 1)
 	origin := startTCPServer(t, func(c *net.TCPConn) {
 		io.Copy(io.Discard, c) // read the request, answer nothing
 		upstreamClosed <- struct{}{}
 	})
-	p := startProxy(t, relWithMetrics(reg), withConfig(func(c *proxy.Config) {
+	p := startProxy(t, withMetrics(reg), withConfig(func(c *proxy.Config) {
 		c.ResponseHeaderTimeout = 300 * time.Millisecond
 	}))
-	before := relSnapshot(t)
+	before := resourceSnapshot(t)
 
 	c := dial(t, p.addr)
 	start := time.Now()
@@ -145,31 +145,31 @@ func TestRelUpstreamStallsBeforeHeaders(t *testing.T) {
 	}
 	c.Close()
 
-	relWantEntry(t, relEntry(t, p, "127.0.0.1"), 504, "upstream_timeout", "allow")
-	relWantMetric(t, reg, "egressd_requests_total", map[string]string{"tenant": demoTenant, "decision": "error", "status_class": "5xx"}, 1)
+	wantEntry(t, accessEntry(t, p, "127.0.0.1"), 504, "upstream_timeout", "allow")
+	wantMetric(t, reg, "egressd_requests_total", map[string]string{"tenant": demoTenant, "decision": "error", "status_class": "5xx"}, 1)
 	before.check(t)
 }
 
-// relSlowResolver blocks until the lookup's context ends, as a resolver
+// slowResolver blocks until the lookup's context ends, as a resolver
 // whose server never answers does, and fails the way net.Resolver does.
-func relSlowResolver() relResolver {
+func slowResolver() mapResolver {
 	return func(ctx context.Context, host string) ([]netip.Addr, error) {
 		<-ctx.Done()
 		return nil, &net.DNSError{Err: "i/o timeout", Name: host, IsTimeout: true}
 	}
 }
 
-// relHangingDial never connects: every attempt waits out its context, as
+// hangingDial never connects: every attempt waits out its context, as
 // a SYN to a black-holed address does.
-func relHangingDial(ctx context.Context, _, _ string) (net.Conn, error) {
+func hangingDial(ctx context.Context, _, _ string) (net.Conn, error) {
 	<-ctx.Done()
 	return nil, &net.OpError{Op: "dial", Net: "tcp", Err: ctx.Err()}
 }
 
-// TestRelDialFaults: every way of failing to reach an upstream gets the
+// TestDialFaults: every way of failing to reach an upstream gets the
 // documented status and reason, the same for a forward request and a
 // CONNECT, and is counted once under the right dial-error reason.
-func TestRelDialFaults(t *testing.T) {
+func TestDialFaults(t *testing.T) {
 	refused := freePort(t)
 	_, refusedPort, _ := net.SplitHostPort(refused)
 	cases := []struct {
@@ -184,24 +184,24 @@ func TestRelDialFaults(t *testing.T) {
 	}{
 		{name: "dns failure", target: "gone.origin.test:80", resolver: loopbackResolver(),
 			wantStatus: 502, wantReason: "dns", dialReason: "dns"},
-		{name: "dns slower than dial_timeout", target: "slow.origin.test:80", resolver: relSlowResolver(),
+		{name: "dns slower than dial_timeout", target: "slow.origin.test:80", resolver: slowResolver(),
 			wantStatus: 502, wantReason: "dns", dialReason: "dns", minWait: 350 * time.Millisecond},
 		{name: "connection refused", target: "refused.origin.test:" + refusedPort, resolver: loopbackResolver("refused.origin.test"),
 			wantStatus: 502, wantReason: "dial", dialReason: "refused"},
 		{name: "connect slower than dial_timeout", target: "blackhole.origin.test:80", resolver: loopbackResolver("blackhole.origin.test"),
-			dial: relHangingDial, wantStatus: 504, wantReason: "dial_timeout", dialReason: "timeout", minWait: 350 * time.Millisecond},
+			dial: hangingDial, wantStatus: 504, wantReason: "dial_timeout", dialReason: "timeout", minWait: 350 * time.Millisecond},
 	}
 	for _, tc := range cases {
 		for _, method := range []string{"GET", "CONNECT"} {
 			t.Run(tc.name+"/"+method, func(t *testing.T) {
 				reg := prometheus.NewRegistry()
-				opts := []proxyOption{relWithMetrics(reg), withResolver(tc.resolver),
+				opts := []proxyOption{withMetrics(reg), withResolver(tc.resolver),
 					withConfig(func(c *proxy.Config) { c.DialTimeout = 400 * time.Millisecond })}
 				if tc.dial != nil {
-					opts = append(opts, relWithDial(tc.dial))
+					opts = append(opts, withDial(tc.dial))
 				}
 				p := startProxy(t, opts...)
-				before := relSnapshot(t)
+				before := resourceSnapshot(t)
 
 				c := dial(t, p.addr)
 				raw := "CONNECT " + tc.target + " HTTP/1.1\r\nHost: " + tc.target + "\r\n\r\n"
@@ -220,20 +220,20 @@ func TestRelDialFaults(t *testing.T) {
 				c.Close()
 
 				host, _, _ := strings.Cut(tc.target, ":")
-				relWantEntry(t, relEntry(t, p, host), tc.wantStatus, tc.wantReason, "allow")
-				relWantMetric(t, reg, "egressd_upstream_dial_errors_total", map[string]string{"reason": tc.dialReason}, 1)
-				relWantMetric(t, reg, "egressd_requests_total", map[string]string{"tenant": demoTenant, "decision": "error"}, 1)
+				wantEntry(t, accessEntry(t, p, host), tc.wantStatus, tc.wantReason, "allow")
+				wantMetric(t, reg, "egressd_upstream_dial_errors_total", map[string]string{"reason": tc.dialReason}, 1)
+				wantMetric(t, reg, "egressd_requests_total", map[string]string{"tenant": demoTenant, "decision": "error"}, 1)
 				before.check(t)
 			})
 		}
 	}
 }
 
-// TestRelSSRFHookRefuses: a name the policy allows but that resolves to an
+// TestSSRFHookRefuses: a name the policy allows but that resolves to an
 // internal address is refused with 403 before any dial; the strict dialer
 // fails the test if a single non-loopback address is ever dialed. The
 // internal address only ever appears as a fake resolver answer.
-func TestRelSSRFHookRefuses(t *testing.T) {
+func TestSSRFHookRefuses(t *testing.T) {
 	answers := map[string][]netip.Addr{
 		"inside.origin.test": {netip.MustParseAddr("10.1.2.3")},
 		// A public-looking mix is the shape of DNS rebinding: one internal
@@ -242,7 +242,7 @@ func TestRelSSRFHookRefuses(t *testing.T) {
 		"metadata.origin.test": {netip.MustParseAddr("169.254.169.254")},
 		"mapped.origin.test":   {netip.MustParseAddr("::ffff:10.1.2.3")},
 	}
-	resolver := relResolver(func(_ context.Context, host string) ([]netip.Addr, error) {
+	resolver := mapResolver(func(_ context.Context, host string) ([]netip.Addr, error) {
 		if a, ok := answers[host]; ok {
 			return a, nil
 		}
@@ -250,8 +250,8 @@ func TestRelSSRFHookRefuses(t *testing.T) {
 	})
 	var dials atomic.Int32
 	reg := prometheus.NewRegistry()
-	p := startProxy(t, relWithMetrics(reg), withResolver(resolver), relWithDial(relStrictDial(t, &dials)))
-	before := relSnapshot(t)
+	p := startProxy(t, withMetrics(reg), withResolver(resolver), withDial(strictDial(t, &dials)))
+	before := resourceSnapshot(t)
 
 	n := 0
 	for _, host := range []string{"inside.origin.test", "rebind.origin.test", "metadata.origin.test", "mapped.origin.test"} {
@@ -269,12 +269,12 @@ func TestRelSSRFHookRefuses(t *testing.T) {
 					t.Errorf("got %d X-Proxy-Deny-Reason=%q (%q), want 403 ssrf", resp.StatusCode, resp.Header.Get("X-Proxy-Deny-Reason"), body)
 				}
 				e := p.waitAccess(t, host+" "+method, func(e map[string]any) bool { return e["host"] == host && e["method"] == method })
-				relWantEntry(t, e, 403, "ssrf", "deny")
+				wantEntry(t, e, 403, "ssrf", "deny")
 				if e["reason"] != "ssrf" || e["upstream"] != nil {
 					t.Errorf("access log reason=%v upstream=%v, want ssrf and no upstream", e["reason"], e["upstream"])
 				}
-				relWantMetric(t, reg, "egressd_denials_total", map[string]string{"tenant": demoTenant, "reason": "ssrf"}, float64(n))
-				relWantMetric(t, reg, "egressd_upstream_dial_errors_total", map[string]string{"reason": "ssrf"}, float64(n))
+				wantMetric(t, reg, "egressd_denials_total", map[string]string{"tenant": demoTenant, "reason": "ssrf"}, float64(n))
+				wantMetric(t, reg, "egressd_upstream_dial_errors_total", map[string]string{"reason": "ssrf"}, float64(n))
 			})
 		}
 	}
@@ -284,10 +284,10 @@ func TestRelSSRFHookRefuses(t *testing.T) {
 	before.check(t)
 }
 
-// TestRelClientAbortsUpload: a client that goes away in the middle of a
+// TestClientAbortsUpload: a client that goes away in the middle of a
 // request body leaves the origin with a short body and a closed leg (never
 // a request that looks complete), one access-log line, and nothing held.
-func TestRelClientAbortsUpload(t *testing.T) {
+func TestClientAbortsUpload(t *testing.T) {
 	const declared, sent = 200000, 50000
 	for _, abort := range []string{"close", "reset"} {
 		t.Run(abort, func(t *testing.T) {
@@ -307,8 +307,8 @@ func TestRelClientAbortsUpload(t *testing.T) {
 				bodyDone <- got{n, err}
 			})
 			reg := prometheus.NewRegistry()
-			p := startProxy(t, relWithMetrics(reg))
-			before := relSnapshot(t)
+			p := startProxy(t, withMetrics(reg))
+			before := resourceSnapshot(t)
 
 			c := dial(t, p.addr)
 			fmt.Fprintf(c, "POST http://%s/upload HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n\r\n", origin, origin, declared)
@@ -331,7 +331,7 @@ func TestRelClientAbortsUpload(t *testing.T) {
 				if g.err != nil && !errors.Is(g.err, net.ErrClosed) && !strings.Contains(g.err.Error(), "reset") {
 					t.Errorf("origin read ended with %v, want EOF or reset from the proxy", g.err)
 				}
-				e := relEntry(t, p, "127.0.0.1")
+				e := accessEntry(t, p, "127.0.0.1")
 				if e["method"] != "POST" || e["bytes_up"] != g.n || e["decision"] != "allow" {
 					t.Errorf("access log method=%v bytes_up=%v decision=%v, want POST %d allow", e["method"], e["bytes_up"], e["decision"], g.n)
 				}
@@ -346,11 +346,11 @@ func TestRelClientAbortsUpload(t *testing.T) {
 	}
 }
 
-// TestRelTunnelHalfClose: an EOF from either side of a tunnel reaches the
+// TestTunnelHalfClose: an EOF from either side of a tunnel reaches the
 // other side as an EOF (not a close of both directions), the bytes still
 // flowing the other way arrive whole, and the tunnel is logged and counted
 // once with its byte totals.
-func TestRelTunnelHalfClose(t *testing.T) {
+func TestTunnelHalfClose(t *testing.T) {
 	payload := randomBytes(t, 256<<10)
 	banner := "220 server speaks first\r\n"
 	type result struct {
@@ -417,31 +417,31 @@ func TestRelTunnelHalfClose(t *testing.T) {
 			origin := tc.origin(t)
 			// The SNI check waits for a ClientHello before relaying; off, so
 			// a server-speaks-first protocol is relayed at once.
-			p := startProxy(t, relWithMetrics(reg), withACL(func(c *acl.Config) { c.Tenants[0].TLSInspection.SNICheck = "off" }))
-			before := relSnapshot(t)
+			p := startProxy(t, withMetrics(reg), withACL(func(c *acl.Config) { c.Tenants[0].TLSInspection.SNICheck = "off" }))
+			before := resourceSnapshot(t)
 
 			c, br := connectVia(t, p, origin)
 			up, down := tc.client(t, c, br)
 			c.Close()
 
-			e := relEntry(t, p, "127.0.0.1")
+			e := accessEntry(t, p, "127.0.0.1")
 			if e["kind"] != "connect" || e["status"] != int64(200) || e["bytes_up"] != int64(up) || e["bytes_down"] != int64(down) || e["error"] != nil {
 				t.Errorf("access log kind=%v status=%v bytes_up=%v bytes_down=%v error=%v, want connect 200 %d %d no error",
 					e["kind"], e["status"], e["bytes_up"], e["bytes_down"], e["error"], up, down)
 			}
-			relWantMetric(t, reg, "egressd_tunnels_total", map[string]string{"tenant": demoTenant}, 1)
-			relWantMetric(t, reg, "egressd_open_tunnels", map[string]string{"tenant": demoTenant}, 0)
-			relWantMetric(t, reg, "egressd_transferred_bytes_total", map[string]string{"tenant": demoTenant, "direction": "up"}, float64(up))
-			relWantMetric(t, reg, "egressd_transferred_bytes_total", map[string]string{"tenant": demoTenant, "direction": "down"}, float64(down))
+			wantMetric(t, reg, "egressd_tunnels_total", map[string]string{"tenant": demoTenant}, 1)
+			wantMetric(t, reg, "egressd_open_tunnels", map[string]string{"tenant": demoTenant}, 0)
+			wantMetric(t, reg, "egressd_transferred_bytes_total", map[string]string{"tenant": demoTenant, "direction": "up"}, float64(up))
+			wantMetric(t, reg, "egressd_transferred_bytes_total", map[string]string{"tenant": demoTenant, "direction": "down"}, float64(down))
 			before.check(t)
 		})
 	}
 }
 
-// TestRelSecretsNeverLeave: proxy credentials reach neither the origin nor
+// TestSecretsNeverLeave: proxy credentials reach neither the origin nor
 // any log line, on success, on a wrong password, on a request refused for
 // its framing, or on a tunnel; the user name is what gets logged.
-func TestRelSecretsNeverLeave(t *testing.T) {
+func TestSecretsNeverLeave(t *testing.T) {
 	const password, wrong = "Pa55-w0rd-xyz", "wr0ng-Secret-9"
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
 	if err != nil {

@@ -28,11 +28,11 @@ import (
 	"github.com/egressd/egressd/tlsinspect"
 )
 
-// TestInspBumpedCurlByteForByte: curl, trusting only the corporate CA,
+// TestBumpedCurlByteForByte: curl, trusting only the corporate CA,
 // downloads and uploads through a bumped tunnel; bytes arrive intact and
 // the access log carries the full URL of each inner request plus the
 // tunnel's own line.
-func TestInspBumpedCurlByteForByte(t *testing.T) {
+func TestBumpedCurlByteForByte(t *testing.T) {
 	pki := newInspPKI(t)
 	payload := randomBytes(t, 256<<10)
 	o := startInspOrigin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test"}}, nil, nil),
@@ -107,10 +107,10 @@ func TestInspBumpedCurlByteForByte(t *testing.T) {
 	}
 }
 
-// TestInspMintedCertificate: a client inside a bumped tunnel sees a leaf
+// TestMintedCertificate: a client inside a bumped tunnel sees a leaf
 // signed by the corporate CA for exactly the host it asked for, never the
 // origin's own certificate.
-func TestInspMintedCertificate(t *testing.T) {
+func TestMintedCertificate(t *testing.T) {
 	pki := newInspPKI(t)
 	o := startInspOrigin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test", "127.0.0.1"}}, nil, nil),
 		http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "hello") }))
@@ -169,10 +169,10 @@ func TestInspMintedCertificate(t *testing.T) {
 	}
 }
 
-// TestInspSplicedShowsOriginCertificate: a domain on the tenant's splice
+// TestSplicedShowsOriginCertificate: a domain on the tenant's splice
 // list is tunnelled untouched, so the client sees the origin's own
 // certificate and egressd mints nothing.
-func TestInspSplicedShowsOriginCertificate(t *testing.T) {
+func TestSplicedShowsOriginCertificate(t *testing.T) {
 	pki := newInspPKI(t)
 	originCert := pki.leaf(t, inspLeafSpec{names: []string{"spliced.origin.test"}}, nil, nil)
 	o := startInspOrigin(t, originCert, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "spliced") }))
@@ -217,7 +217,7 @@ func TestInspSplicedShowsOriginCertificate(t *testing.T) {
 	}
 }
 
-// TestInspUpstreamVerificationFails: an origin whose certificate is
+// TestBumpUpstreamVerificationFails: an origin whose certificate is
 // expired, names another host, or comes from an unknown root is refused
 // upstream first: egressd verifies the real server before it answers the
 // client's hello, so the client gets a TLS alert naming the failure and
@@ -225,7 +225,7 @@ func TestInspSplicedShowsOriginCertificate(t *testing.T) {
 // the origin never sees a request, and the tunnel's line says upstream_tls.
 // (Until issue 12 the client handshake completed with a trusted leaf and
 // each request inside got 502 upstream_tls.)
-func TestInspUpstreamVerificationFails(t *testing.T) {
+func TestBumpUpstreamVerificationFails(t *testing.T) {
 	pki := newInspPKI(t)
 	strangerRoot, strangerKey := inspNewRoot(t, "stranger root")
 	tests := []struct {
@@ -309,9 +309,9 @@ func TestInspUpstreamVerificationFails(t *testing.T) {
 	}
 }
 
-// TestInspPathRule: with the traffic visible, a deny rule on a path
+// TestBumpedPathRule: with the traffic visible, a deny rule on a path
 // prefix refuses that path and lets another through on the same tunnel.
-func TestInspPathRule(t *testing.T) {
+func TestBumpedPathRule(t *testing.T) {
 	pki := newInspPKI(t)
 	var paths sync.Map
 	o := startInspOrigin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test"}}, nil, nil),
@@ -370,9 +370,9 @@ func TestInspPathRule(t *testing.T) {
 	}
 }
 
-// TestInspConcurrentFirstHandshakesMintOnce: many tunnels to a host never
+// TestConcurrentFirstHandshakesMintOnce: many tunnels to a host never
 // seen before, released together, share a single mint and the same leaf.
-func TestInspConcurrentFirstHandshakesMintOnce(t *testing.T) {
+func TestConcurrentFirstHandshakesMintOnce(t *testing.T) {
 	const clients = 20
 	pki := newInspPKI(t)
 	cert := pki.leaf(t, inspLeafSpec{names: []string{"burst.origin.test"}}, nil, nil)
@@ -440,11 +440,11 @@ func TestInspConcurrentFirstHandshakesMintOnce(t *testing.T) {
 	}
 }
 
-// TestInspSNICheck: a CONNECT to an allowed host whose ClientHello names a
+// TestSNICheck: a CONNECT to an allowed host whose ClientHello names a
 // host the tenant may not reach (domain fronting) is closed, reported, or
 // let through, per the tenant's sni_check. Inspection is off, so this is
 // the check every spliced tunnel gets.
-func TestInspSNICheck(t *testing.T) {
+func TestSNICheck(t *testing.T) {
 	pki := newInspPKI(t)
 	o := startInspOrigin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test", "forbidden.test", "example.com"}}, nil, nil),
 		http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "fronted") }))
@@ -507,9 +507,9 @@ func TestInspSNICheck(t *testing.T) {
 	}
 }
 
-// TestInspNonTLSInBumpedConnect: plain bytes in a tunnel policy wanted to
+// TestNonTLSInBumpedConnect: plain bytes in a tunnel policy wanted to
 // bump are refused or spliced per tls_inspection.non_tls.
-func TestInspNonTLSInBumpedConnect(t *testing.T) {
+func TestNonTLSInBumpedConnect(t *testing.T) {
 	pki := newInspPKI(t)
 	var upstreamGot atomic.Int64
 	var upstreamDone atomic.Int32
@@ -571,10 +571,10 @@ func TestInspNonTLSInBumpedConnect(t *testing.T) {
 	}
 }
 
-// TestInspMisdirectedHost: inside a bumped tunnel the connection can only
+// TestBumpedMisdirectedHost: inside a bumped tunnel the connection can only
 // reach the tunnel's server, so a request naming any other authority gets
 // 421 and the connection is closed; the origin sees nothing.
-func TestInspMisdirectedHost(t *testing.T) {
+func TestBumpedMisdirectedHost(t *testing.T) {
 	pki := newInspPKI(t)
 	o := startInspOrigin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test"}}, nil, nil),
 		http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "right host") }))

@@ -22,27 +22,27 @@ import (
 	"github.com/egressd/egressd/proxy"
 )
 
-// relPanicCore is a zap core that keeps only what the fuzz properties need:
+// panicCore is a zap core that keeps only what the fuzz properties need:
 // how many entries mention a panic, and the first one. An observer would
 // keep every line of a long fuzz run in memory.
-type relPanicCore struct {
+type panicCore struct {
 	mu    sync.Mutex
 	count int
 	first string
 }
 
-func (c *relPanicCore) Enabled(l zapcore.Level) bool      { return l >= zapcore.WarnLevel }
-func (c *relPanicCore) With([]zapcore.Field) zapcore.Core { return c }
-func (c *relPanicCore) Sync() error                       { return nil }
+func (c *panicCore) Enabled(l zapcore.Level) bool      { return l >= zapcore.WarnLevel }
+func (c *panicCore) With([]zapcore.Field) zapcore.Core { return c }
+func (c *panicCore) Sync() error                       { return nil }
 
-func (c *relPanicCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+func (c *panicCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
 	if c.Enabled(e.Level) {
 		return ce.AddCore(e, c)
 	}
 	return ce
 }
 
-func (c *relPanicCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
+func (c *panicCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 	if !strings.Contains(strings.ToLower(e.Message), "panic") {
 		return nil
 	}
@@ -59,8 +59,8 @@ func (c *relPanicCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 	return nil
 }
 
-// relStatusLine is how a reply must start: a proxy status line.
-func relStatusLine(b []byte) bool {
+// statusLine is how a reply must start: a proxy status line.
+func statusLine(b []byte) bool {
 	if len(b) < 13 || string(b[:9]) != "HTTP/1.1 " || b[12] != ' ' {
 		return false
 	}
@@ -68,9 +68,9 @@ func relStatusLine(b []byte) bool {
 	return err == nil
 }
 
-// relHealthEvery is how many fuzz inputs pass between checks that a
+// healthEvery is how many fuzz inputs pass between checks that a
 // normal request on a fresh connection is still served.
-const relHealthEvery = 100
+const healthEvery = 100
 
 // FuzzPrologue sends arbitrary bytes (an optional PROXY v1/v2 header, then
 // HTTP) to a real Server on loopback, half-closes, and reads the reply.
@@ -92,7 +92,7 @@ func FuzzPrologue(f *testing.F) {
 		var d net.Dialer
 		return d.DialContext(ctx, network, origin)
 	}
-	core := &relPanicCore{}
+	core := &panicCore{}
 	log := zap.New(core)
 	cfg := proxy.Config{
 		Listen:                "127.0.0.1:0",
@@ -136,11 +136,11 @@ func FuzzPrologue(f *testing.F) {
 		if len(data) > 64<<10 {
 			t.Skip("inputs above 64 KiB test the fuzzer, not the prologue")
 		}
-		reply, err := relSendRaw(addr, data)
+		reply, err := sendRaw(addr, data)
 		if err != nil {
 			t.Fatalf("sending %q: %v", truncate(data), err)
 		}
-		if len(reply) > 0 && !relStatusLine(reply) {
+		if len(reply) > 0 && !statusLine(reply) {
 			t.Fatalf("reply %q does not start with an HTTP/1.1 status line (input %q)", truncate(reply), truncate(data))
 		}
 		core.mu.Lock()
@@ -149,16 +149,16 @@ func FuzzPrologue(f *testing.F) {
 		if n > 0 {
 			t.Fatalf("server logged %d panics; first: %s (input %q)", n, first, truncate(data))
 		}
-		if runs.Add(1)%relHealthEvery == 1 {
-			relHealthCheck(t, addr)
+		if runs.Add(1)%healthEvery == 1 {
+			healthCheck(t, addr)
 		}
 	})
 }
 
-// relSendRaw writes data on a fresh connection, half-closes, and returns
+// sendRaw writes data on a fresh connection, half-closes, and returns
 // everything the server sends until it closes. A reset is a close (the
 // server may close with unread input); a stall past the bound is an error.
-func relSendRaw(addr string, data []byte) ([]byte, error) {
+func sendRaw(addr string, data []byte) ([]byte, error) {
 	c, err := net.DialTimeout("tcp", addr, ioTimeout)
 	if err != nil {
 		return nil, err
@@ -181,8 +181,8 @@ func relSendRaw(addr string, data []byte) ([]byte, error) {
 	return reply, nil
 }
 
-// relHealthCheck asserts a plain request on a new connection still works.
-func relHealthCheck(t *testing.T, addr string) {
+// healthCheck asserts a plain request on a new connection still works.
+func healthCheck(t *testing.T, addr string) {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, ioTimeout)
 	if err != nil {

@@ -28,8 +28,8 @@ import (
 	"github.com/egressd/egressd/acl"
 )
 
-// relSoakDuration is EGRESSD_SOAK, or 5s.
-func relSoakDuration(t *testing.T) time.Duration {
+// soakDuration is EGRESSD_SOAK, or 5s.
+func soakDuration(t *testing.T) time.Duration {
 	t.Helper()
 	v := os.Getenv("EGRESSD_SOAK")
 	if v == "" {
@@ -42,11 +42,11 @@ func relSoakDuration(t *testing.T) time.Duration {
 	return d
 }
 
-// relSoakOrigin serves the HTTP side of the soak: POST /upload answers
+// soakOrigin serves the HTTP side of the soak: POST /upload answers
 // the sha256 and length of what it received; GET /download?n=&seed=
 // sends n pseudo-random bytes and their sha256 in X-Sha256, chunked
 // when chunked=1.
-func relSoakOrigin(t *testing.T) string {
+func soakOrigin(t *testing.T) string {
 	return startHTTPOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/upload":
@@ -60,7 +60,7 @@ func relSoakOrigin(t *testing.T) string {
 		case "/download":
 			n, _ := strconv.Atoi(r.URL.Query().Get("n"))
 			seed, _ := strconv.ParseUint(r.URL.Query().Get("seed"), 10, 64)
-			body := relRandom(seed, n)
+			body := randomPayload(seed, n)
 			s := sha256.Sum256(body)
 			w.Header().Set("X-Sha256", hex.EncodeToString(s[:]))
 			if r.URL.Query().Get("chunked") == "1" {
@@ -81,7 +81,7 @@ func relSoakOrigin(t *testing.T) string {
 	}))
 }
 
-func relRandom(seed uint64, n int) []byte {
+func randomPayload(seed uint64, n int) []byte {
 	var key [32]byte
 	for i := range 8 {
 		key[i] = byte(seed >> (8 * i))
@@ -91,24 +91,24 @@ func relRandom(seed uint64, n int) []byte {
 	return b
 }
 
-// relResetter accepts connections and resets them at once: the failing
+// resettingOrigin accepts connections and resets them at once: the failing
 // upstream of the soak.
-func relResetter(t *testing.T) string {
+func resettingOrigin(t *testing.T) string {
 	return startTCPServer(t, func(c *net.TCPConn) { c.SetLinger(0) })
 }
 
-// relTransfer is one soak operation. start runs while the drain gate is
+// transferRun is one soak operation. start runs while the drain gate is
 // held: it returns once the proxy has answered the request (200 to a
 // CONNECT, 100 Continue to an upload, the response head of a download),
 // which proves the proxy accepted it before any drain began. finish moves
 // the data and checks it.
-type relTransfer struct {
+type transferRun struct {
 	kind   string
 	finish func() (bytes int64, err error)
 	close  func()
 }
 
-type relSoakStats struct {
+type soakStats struct {
 	mu       sync.Mutex
 	ok       map[string]int
 	bytes    int64
@@ -116,7 +116,7 @@ type relSoakStats struct {
 	failures []string
 }
 
-func (s *relSoakStats) fail(format string, args ...any) {
+func (s *soakStats) fail(format string, args ...any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.failures) < 20 {
@@ -124,39 +124,39 @@ func (s *relSoakStats) fail(format string, args ...any) {
 	}
 }
 
-// TestRelSoak runs the soak and then drains during it.
-func TestRelSoak(t *testing.T) {
-	dur := relSoakDuration(t)
+// TestSoak runs the soak and then drains during it.
+func TestSoak(t *testing.T) {
+	dur := soakDuration(t)
 	const workers = 8
 	echo := startEcho(t)
-	origin := relSoakOrigin(t)
-	resetter := relResetter(t)
+	origin := soakOrigin(t)
+	resetter := resettingOrigin(t)
 	p := startProxy(t)
-	base := relSnapshot(t)
+	base := resourceSnapshot(t)
 
-	stats := &relSoakStats{ok: map[string]int{}}
+	stats := &soakStats{ok: map[string]int{}}
 	var (
 		gate     sync.RWMutex // held for reading while a transfer starts
 		stopping bool
 		inFlight atomic.Int32
 		wg       sync.WaitGroup
 	)
-	ops := []func(rng *rand.Rand) (*relTransfer, error){
-		func(rng *rand.Rand) (*relTransfer, error) {
-			return relStartTunnel(p.addr, echo, 1+rng.IntN(512<<10), 0, rng)
+	ops := []func(rng *rand.Rand) (*transferRun, error){
+		func(rng *rand.Rand) (*transferRun, error) {
+			return startTunnel(p.addr, echo, 1+rng.IntN(512<<10), 0, rng)
 		},
 		// A paced tunnel lasts a few hundred ms, so a drain always finds
 		// some in the middle of their data.
-		func(rng *rand.Rand) (*relTransfer, error) {
-			return relStartTunnel(p.addr, echo, 1+rng.IntN(512<<10), 10*time.Millisecond, rng)
+		func(rng *rand.Rand) (*transferRun, error) {
+			return startTunnel(p.addr, echo, 1+rng.IntN(512<<10), 10*time.Millisecond, rng)
 		},
-		func(rng *rand.Rand) (*relTransfer, error) {
-			return relStartUpload(p.addr, origin, 1+rng.IntN(512<<10), rng)
+		func(rng *rand.Rand) (*transferRun, error) {
+			return startUpload(p.addr, origin, 1+rng.IntN(512<<10), rng)
 		},
-		func(rng *rand.Rand) (*relTransfer, error) {
-			return relStartDownload(p.addr, origin, rng.IntN(512<<10), rng.Uint64(), rng.IntN(2) == 0)
+		func(rng *rand.Rand) (*transferRun, error) {
+			return startDownload(p.addr, origin, rng.IntN(512<<10), rng.Uint64(), rng.IntN(2) == 0)
 		},
-		func(*rand.Rand) (*relTransfer, error) { return relStartFailing(p.addr, resetter) },
+		func(*rand.Rand) (*transferRun, error) { return startFailing(p.addr, resetter) },
 	}
 	for w := range workers {
 		wg.Go(func() {
@@ -251,7 +251,7 @@ func TestRelSoak(t *testing.T) {
 	for _, f := range stats.failures {
 		t.Errorf("failed transfer: %s", f)
 	}
-	if n := relPanics(p); n != 0 {
+	if n := panicCount(p); n != 0 {
 		t.Errorf("the proxy logged %d panics during the soak", n)
 	}
 	if total == 0 || stats.answered == 0 {
@@ -264,7 +264,7 @@ func TestRelSoak(t *testing.T) {
 // answered with 502 and a reason.
 var errRelAnswered = errors.New("answered with a proxy error status")
 
-func relDialProxy(addr string) (*net.TCPConn, *bufio.Reader, error) {
+func dialProxy(addr string) (*net.TCPConn, *bufio.Reader, error) {
 	c, err := net.DialTimeout("tcp", addr, ioTimeout)
 	if err != nil {
 		return nil, nil, err
@@ -273,10 +273,10 @@ func relDialProxy(addr string) (*net.TCPConn, *bufio.Reader, error) {
 	return c.(*net.TCPConn), bufio.NewReader(c), nil
 }
 
-// relStartTunnel echoes size random bytes through a tunnel; with pace set
+// startTunnel echoes size random bytes through a tunnel; with pace set
 // it writes them in 16 KiB pieces with a pause between.
-func relStartTunnel(proxyAddr, echo string, size int, pace time.Duration, rng *rand.Rand) (*relTransfer, error) {
-	c, br, err := relDialProxy(proxyAddr)
+func startTunnel(proxyAddr, echo string, size int, pace time.Duration, rng *rand.Rand) (*transferRun, error) {
+	c, br, err := dialProxy(proxyAddr)
 	if err != nil {
 		return nil, err
 	}
@@ -284,7 +284,7 @@ func relStartTunnel(proxyAddr, echo string, size int, pace time.Duration, rng *r
 	resp, err := http.ReadResponse(br, &http.Request{Method: "CONNECT"})
 	if err != nil || resp.StatusCode != 200 {
 		c.Close()
-		return nil, fmt.Errorf("CONNECT: %v %v", relStatus(resp), err)
+		return nil, fmt.Errorf("CONNECT: %v %v", statusOf(resp), err)
 	}
 	payload := make([]byte, size)
 	for i := range payload {
@@ -294,7 +294,7 @@ func relStartTunnel(proxyAddr, echo string, size int, pace time.Duration, rng *r
 	if pace > 0 {
 		kind = "paced tunnel"
 	}
-	return &relTransfer{kind: kind, close: func() { c.Close() }, finish: func() (int64, error) {
+	return &transferRun{kind: kind, close: func() { c.Close() }, finish: func() (int64, error) {
 		werr := make(chan error, 1)
 		go func() {
 			var err error
@@ -325,8 +325,8 @@ func relStartTunnel(proxyAddr, echo string, size int, pace time.Duration, rng *r
 	}}, nil
 }
 
-func relStartUpload(proxyAddr, origin string, size int, rng *rand.Rand) (*relTransfer, error) {
-	c, br, err := relDialProxy(proxyAddr)
+func startUpload(proxyAddr, origin string, size int, rng *rand.Rand) (*transferRun, error) {
+	c, br, err := dialProxy(proxyAddr)
 	if err != nil {
 		return nil, err
 	}
@@ -335,13 +335,13 @@ func relStartUpload(proxyAddr, origin string, size int, rng *rand.Rand) (*relTra
 	resp, err := http.ReadResponse(br, &http.Request{Method: "POST"})
 	if err != nil || resp.StatusCode != 100 {
 		c.Close()
-		return nil, fmt.Errorf("upload: want 100 Continue, got %v %v", relStatus(resp), err)
+		return nil, fmt.Errorf("upload: want 100 Continue, got %v %v", statusOf(resp), err)
 	}
 	payload := make([]byte, size)
 	for i := range payload {
 		payload[i] = byte(rng.Uint32())
 	}
-	return &relTransfer{kind: "upload", close: func() { c.Close() }, finish: func() (int64, error) {
+	return &transferRun{kind: "upload", close: func() { c.Close() }, finish: func() (int64, error) {
 		if _, err := c.Write(payload); err != nil {
 			return 0, fmt.Errorf("write body: %w", err)
 		}
@@ -360,8 +360,8 @@ func relStartUpload(proxyAddr, origin string, size int, rng *rand.Rand) (*relTra
 	}}, nil
 }
 
-func relStartDownload(proxyAddr, origin string, size int, seed uint64, chunked bool) (*relTransfer, error) {
-	c, br, err := relDialProxy(proxyAddr)
+func startDownload(proxyAddr, origin string, size int, seed uint64, chunked bool) (*transferRun, error) {
+	c, br, err := dialProxy(proxyAddr)
 	if err != nil {
 		return nil, err
 	}
@@ -374,9 +374,9 @@ func relStartDownload(proxyAddr, origin string, size int, seed uint64, chunked b
 	resp, err := http.ReadResponse(br, &http.Request{Method: "GET"})
 	if err != nil || resp.StatusCode != 200 {
 		c.Close()
-		return nil, fmt.Errorf("download: %v %v", relStatus(resp), err)
+		return nil, fmt.Errorf("download: %v %v", statusOf(resp), err)
 	}
-	return &relTransfer{kind: "download", close: func() { c.Close() }, finish: func() (int64, error) {
+	return &transferRun{kind: "download", close: func() { c.Close() }, finish: func() (int64, error) {
 		defer resp.Body.Close()
 		h := sha256.New()
 		n, err := io.Copy(h, resp.Body)
@@ -388,10 +388,10 @@ func relStartDownload(proxyAddr, origin string, size int, seed uint64, chunked b
 	}}, nil
 }
 
-// relStartFailing asks for the resetting upstream; the only right answer
+// startFailing asks for the resetting upstream; the only right answer
 // is a 502 naming the reason.
-func relStartFailing(proxyAddr, resetter string) (*relTransfer, error) {
-	c, br, err := relDialProxy(proxyAddr)
+func startFailing(proxyAddr, resetter string) (*transferRun, error) {
+	c, br, err := dialProxy(proxyAddr)
 	if err != nil {
 		return nil, err
 	}
@@ -401,7 +401,7 @@ func relStartFailing(proxyAddr, resetter string) (*relTransfer, error) {
 		c.Close()
 		return nil, fmt.Errorf("resetting upstream: %w", err)
 	}
-	return &relTransfer{kind: "failing", close: func() { c.Close() }, finish: func() (int64, error) {
+	return &transferRun{kind: "failing", close: func() { c.Close() }, finish: func() (int64, error) {
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusBadGateway || resp.Header.Get("X-Proxy-Error") == "" {
@@ -411,7 +411,7 @@ func relStartFailing(proxyAddr, resetter string) (*relTransfer, error) {
 	}}, nil
 }
 
-func relStatus(r *http.Response) string {
+func statusOf(r *http.Response) string {
 	if r == nil {
 		return "no response"
 	}

@@ -14,7 +14,6 @@ import (
 	"go.uber.org/goleak"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/egressd/egressd/acl"
 	"github.com/egressd/egressd/proxy"
 )
 
@@ -93,73 +92,6 @@ func TestConcurrentTunnelsEcho(t *testing.T) {
 				e["kind"], e["status"], e["bytes_up"], e["bytes_down"], e["upstream"], size, size, echo)
 		}
 	}
-}
-
-// TestTunnelHalfClose: each direction ends on its own. A client that is
-// done sending still receives, and an upstream that is done sending still
-// receives (RFC 9112 §9.6 leaves half-close to the endpoints; a proxy that
-// turns one EOF into a full close breaks request/response protocols).
-func TestTunnelHalfClose(t *testing.T) {
-	t.Parallel()
-	type result struct {
-		n   int
-		err error
-	}
-	serverGot := make(chan result, 1)
-	// Replies only after the client's EOF.
-	replyAfterEOF := startTCPServer(t, func(c *net.TCPConn) {
-		b, err := io.ReadAll(c)
-		if err != nil {
-			return
-		}
-		fmt.Fprintf(c, "received %d bytes %s", len(b), sum(b))
-	})
-	// Says its piece and half-closes, then keeps listening.
-	talksFirst := startTCPServer(t, func(c *net.TCPConn) {
-		io.WriteString(c, "banner")
-		c.CloseWrite()
-		b, err := io.ReadAll(c)
-		serverGot <- result{len(b), err}
-	})
-	// The SNI check holds a tunnel for up to 3s waiting for a ClientHello
-	// before relaying anything; the server-speaks-first case turns it off
-	// so it tests half-close, not that wait.
-	p := startProxy(t, withACL(func(c *acl.Config) { c.Tenants[0].TLSInspection.SNICheck = "off" }))
-
-	t.Run("client closes first", func(t *testing.T) {
-		c, br := connectVia(t, p, replyAfterEOF)
-		payload := randomBytes(t, 64<<10)
-		if _, err := c.Write(payload); err != nil {
-			t.Fatal(err)
-		}
-		c.CloseWrite()
-		got, err := io.ReadAll(br)
-		want := fmt.Sprintf("received %d bytes %s", len(payload), sum(payload))
-		if err != nil || string(got) != want {
-			t.Fatalf("reply %q, %v; want %q", got, err, want)
-		}
-	})
-	t.Run("upstream closes first", func(t *testing.T) {
-		c, br := connectVia(t, p, talksFirst)
-		got, err := io.ReadAll(br)
-		if err != nil || string(got) != "banner" {
-			t.Fatalf("read %q, %v; want banner then EOF", got, err)
-		}
-		// After the upstream's EOF the client can still send.
-		payload := randomBytes(t, 10<<10)
-		if _, err := c.Write(payload); err != nil {
-			t.Fatalf("write after upstream EOF: %v", err)
-		}
-		c.CloseWrite()
-		select {
-		case r := <-serverGot:
-			if r.err != nil || r.n != len(payload) {
-				t.Fatalf("upstream got %d bytes, %v; want %d", r.n, r.err, len(payload))
-			}
-		case <-time.After(ioTimeout):
-			t.Fatal("upstream never saw the client's bytes and EOF")
-		}
-	})
 }
 
 // TestConnectFailures: 200 is sent only once the upstream is connected; a

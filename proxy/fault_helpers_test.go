@@ -24,9 +24,9 @@ import (
 	"github.com/egressd/egressd/proxy"
 )
 
-// relWithMetrics gives the proxy a fresh registry with the test tenant
+// withMetrics gives the proxy a fresh registry with the test tenant
 // declared, so its series are labelled "demo" rather than "unknown".
-func relWithMetrics(reg *prometheus.Registry) proxyOption {
+func withMetrics(reg *prometheus.Registry) proxyOption {
 	return func(_ testing.TB, _ *proxy.Config, d *proxy.Deps) {
 		m := metrics.New(reg, metrics.BuildInfo{})
 		m.SetTenants([]string{demoTenant})
@@ -34,14 +34,14 @@ func relWithMetrics(reg *prometheus.Registry) proxyOption {
 	}
 }
 
-func relWithDial(f proxy.DialFunc) proxyOption {
+func withDial(f proxy.DialFunc) proxyOption {
 	return func(_ testing.TB, _ *proxy.Config, d *proxy.Deps) { d.Dial = f }
 }
 
-// relStrictDial is loopbackOnlyDial that also fails the test when asked for
+// strictDial is loopbackOnlyDial that also fails the test when asked for
 // any other address: the SSRF guard must stop such a dial before it is made.
 // calls counts every dial attempt.
-func relStrictDial(t testing.TB, calls *atomic.Int32) proxy.DialFunc {
+func strictDial(t testing.TB, calls *atomic.Int32) proxy.DialFunc {
 	return func(ctx context.Context, network, address string) (net.Conn, error) {
 		calls.Add(1)
 		ap, err := netip.ParseAddrPort(address)
@@ -54,17 +54,17 @@ func relStrictDial(t testing.TB, calls *atomic.Int32) proxy.DialFunc {
 	}
 }
 
-// relResolver answers from a function; it never asks real DNS.
-type relResolver func(ctx context.Context, host string) ([]netip.Addr, error)
+// mapResolver answers from a function; it never asks real DNS.
+type mapResolver func(ctx context.Context, host string) ([]netip.Addr, error)
 
-func (f relResolver) LookupNetIP(ctx context.Context, _, host string) ([]netip.Addr, error) {
+func (f mapResolver) LookupNetIP(ctx context.Context, _, host string) ([]netip.Addr, error) {
 	return f(ctx, host)
 }
 
-// relMetric sums every sample of family name whose labels include want.
+// metricOf sums every sample of family name whose labels include want.
 // It reports whether any series matched, so a missing series is not
 // mistaken for a zero.
-func relMetric(t testing.TB, reg *prometheus.Registry, name string, want map[string]string) (float64, bool) {
+func metricOf(t testing.TB, reg *prometheus.Registry, name string, want map[string]string) (float64, bool) {
 	t.Helper()
 	fams, err := reg.Gather()
 	if err != nil {
@@ -77,7 +77,7 @@ func relMetric(t testing.TB, reg *prometheus.Registry, name string, want map[str
 			continue
 		}
 		for _, m := range f.GetMetric() {
-			if !relLabelsMatch(m.GetLabel(), want) {
+			if !labelsMatch(m.GetLabel(), want) {
 				continue
 			}
 			found = true
@@ -94,7 +94,7 @@ func relMetric(t testing.TB, reg *prometheus.Registry, name string, want map[str
 	return total, found
 }
 
-func relLabelsMatch(got []*dto.LabelPair, want map[string]string) bool {
+func labelsMatch(got []*dto.LabelPair, want map[string]string) bool {
 	n := 0
 	for _, lp := range got {
 		if v, ok := want[lp.GetName()]; ok {
@@ -107,14 +107,14 @@ func relLabelsMatch(got []*dto.LabelPair, want map[string]string) bool {
 	return n == len(want)
 }
 
-// relWantMetric waits (bounded) for a metric to reach want: counters are
+// wantMetric waits (bounded) for a metric to reach want: counters are
 // bumped when the access-log line is written, which may trail the client's
 // view of the response by a moment.
-func relWantMetric(t testing.TB, reg *prometheus.Registry, name string, labels map[string]string, want float64) {
+func wantMetric(t testing.TB, reg *prometheus.Registry, name string, labels map[string]string, want float64) {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Second)
 	for {
-		got, _ := relMetric(t, reg, name, labels)
+		got, _ := metricOf(t, reg, name, labels)
 		if got == want {
 			return
 		}
@@ -126,21 +126,21 @@ func relWantMetric(t testing.TB, reg *prometheus.Registry, name string, labels m
 	}
 }
 
-// relResources is a snapshot of goroutines and descriptors; check waits
+// resources is a snapshot of goroutines and descriptors; check waits
 // (bounded) until both are back to it. Take it after the proxy and the
 // origins are up, so what it proves is that a single request or tunnel
 // leaves nothing behind on a server that keeps running.
-type relResources struct {
+type resources struct {
 	goroutines goleak.Option
 	fds        int
 }
 
-func relSnapshot(t testing.TB) relResources {
+func resourceSnapshot(t testing.TB) resources {
 	t.Helper()
-	return relResources{goroutines: goleak.IgnoreCurrent(), fds: openFDs(t)}
+	return resources{goroutines: goleak.IgnoreCurrent(), fds: openFDs(t)}
 }
 
-func (r relResources) check(t testing.TB) {
+func (r resources) check(t testing.TB) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	fds := openFDs(t)
@@ -158,15 +158,15 @@ func (r relResources) check(t testing.TB) {
 	}
 }
 
-// relEntry is the access-log line of the one request to host, waited for.
-func relEntry(t testing.TB, p *testProxy, host string) map[string]any {
+// accessEntry is the access-log line of the one request to host, waited for.
+func accessEntry(t testing.TB, p *testProxy, host string) map[string]any {
 	t.Helper()
 	return p.waitAccess(t, host, func(e map[string]any) bool { return e["host"] == host })
 }
 
-// relWantEntry compares the fields of an access-log line that a fault
+// wantEntry compares the fields of an access-log line that a fault
 // test cares about; "" for error means the field must be absent.
-func relWantEntry(t testing.TB, e map[string]any, status int, errText, decision string) {
+func wantEntry(t testing.TB, e map[string]any, status int, errText, decision string) {
 	t.Helper()
 	got := fmt.Sprintf("status=%v error=%v decision=%v", e["status"], e["error"], e["decision"])
 	wantErr := errText
@@ -179,8 +179,8 @@ func relWantEntry(t testing.TB, e map[string]any, status int, errText, decision 
 	}
 }
 
-// relPanics counts log entries that mention a panic.
-func relPanics(p *testProxy) int {
+// panicCount counts log entries that mention a panic.
+func panicCount(p *testProxy) int {
 	n := 0
 	for _, e := range p.events.All() {
 		if strings.Contains(strings.ToLower(e.Message), "panic") {
