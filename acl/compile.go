@@ -27,6 +27,7 @@ type Policy struct {
 	users         map[string]*user
 	defaultTenant int32 // -1: unknown callers are denied
 	reportOnly    bool
+	feeds         []*feed // deny feeds, config order, applied before every tenant's rules
 	// salt keys the in-memory password digests of the credential cache so
 	// a memory dump does not hold plain SHA-256 of passwords.
 	salt [32]byte
@@ -109,6 +110,14 @@ func Compile(cfg Config) (*Policy, error) {
 		return nil, fmt.Errorf("compile: salt: %w", err)
 	}
 	var errs []error
+	for i, fc := range cfg.DenyFeeds {
+		f, err := compileFeed(fc)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("deny_feeds[%d].file: %w", i, err))
+			continue
+		}
+		p.feeds = append(p.feeds, f)
+	}
 	for i, tc := range cfg.Tenants {
 		t, err := p.compileTenant(cfg, i, tc)
 		if err != nil {

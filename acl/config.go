@@ -33,6 +33,9 @@ type Config struct {
 	// ReportOnly turns every rule or default deny into an allowed request
 	// logged as would_deny. Default false.
 	ReportOnly bool `yaml:"report_only"`
+	// DenyFeeds are blocklists applied to every tenant before its rules;
+	// a match is denied with rule "feed/NAME". See DenyFeedConfig.
+	DenyFeeds []DenyFeedConfig `yaml:"deny_feeds"`
 }
 
 // TenantConfig describes one consumer and where it may go.

@@ -135,6 +135,14 @@ func ruleAction(p *Policy, ti int32, name string) string {
 	if ti < 0 {
 		return ""
 	}
+	for _, f := range p.feeds {
+		if f.rule == name {
+			if f.reportOnly {
+				return "deny feed " + f.info.File + ", report-only"
+			}
+			return "deny feed " + f.info.File + ", before every tenant rule"
+		}
+	}
 	for _, r := range p.tenants[ti].rules {
 		if r.name == name {
 			if r.deny {

@@ -163,6 +163,7 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	v.feeds(c.DenyFeeds)
 	if c.DefaultTenant != "" {
 		if _, ok := names[c.DefaultTenant]; !ok {
 			v.addf("default_tenant", "%q: no such tenant", c.DefaultTenant)
@@ -181,6 +182,9 @@ func (v *validator) rule(path string, r RuleConfig) {
 	switch r.Name {
 	case RuleDefault, RuleSSRF, RuleNoTenant, RuleAuth:
 		v.addf(path+".name", "%q is reserved for decisions that no rule made", r.Name)
+	}
+	if strings.HasPrefix(r.Name, FeedPrefix) {
+		v.addf(path+".name", "%q: the %q prefix is reserved for deny feed matches", r.Name, FeedPrefix)
 	}
 	if len(r.Name) > 128 || strings.ContainsFunc(r.Name, func(c rune) bool { return c < 0x20 || c == 0x7f }) {
 		v.addf(path+".name", "must be at most 128 characters without control characters")
