@@ -51,5 +51,16 @@ func check(e env, args []string) error {
 	if cfg.TLS.Enabled() {
 		fmt.Fprintf(stdout, "  tls_inspection: CA %s\n", cfg.TLS.CACert)
 	}
+	for _, f := range pol.Feeds() {
+		mode := "deny"
+		if f.ReportOnly {
+			mode = "report-only"
+		}
+		fmt.Fprintf(stdout, "  deny feed %s (%s): %s, %d domains, %d address ranges", f.Name, mode, f.File, f.Domains, f.Ranges)
+		if f.Skipped > 0 {
+			fmt.Fprintf(stdout, ", %d lines skipped (first: line %d)", f.Skipped, f.FirstSkipped)
+		}
+		fmt.Fprintln(stdout)
+	}
 	return nil
 }

@@ -104,7 +104,9 @@ func serve(e env, args []string) error {
 		zap.Strings("tenants", pol.Tenants()),
 		zap.String("config_hash", hash(raw)))
 
-	r := &reloader{path: *path, log: log, srv: srv, metrics: m, last: hash(raw), proxyCfg: cfg.Proxy}
+	logFeeds(log, pol)
+	feeds := cfg.ACL.FeedFiles()
+	r := &reloader{path: *path, log: log, srv: srv, metrics: m, last: hash(raw), proxyCfg: cfg.Proxy, files: feeds, stamp: fileStamp(feeds)}
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(signals)
@@ -170,6 +172,10 @@ type reloader struct {
 	metrics  *metrics.Metrics
 	last     string
 	proxyCfg proxy.Config
+	// files are the deny feeds of the config last parsed and stamp their
+	// fileStamp: a changed feed reloads like a changed config.
+	files []string
+	stamp string
 }
 
 func (r *reloader) reload(forced bool) {
@@ -184,7 +190,7 @@ func (r *reloader) reload(forced bool) {
 		return
 	}
 	h := hash(raw)
-	if h == r.last && !forced {
+	if h == r.last && fileStamp(r.files) == r.stamp && !forced {
 		return
 	}
 	r.last = h
@@ -192,6 +198,10 @@ func (r *reloader) reload(forced bool) {
 	var pol *acl.Policy
 	var insp *tlsinspect.Inspector
 	if err == nil {
+		// Stamped before Compile reads them: a write racing the read is
+		// seen as one more change at the next poll.
+		r.files = cfg.ACL.FeedFiles()
+		r.stamp = fileStamp(r.files)
 		pol, insp, err = buildPolicy(cfg, r.metrics)
 	}
 	r.metrics.ConfigLoaded(h, err)
@@ -203,6 +213,7 @@ func (r *reloader) reload(forced bool) {
 	r.srv.SetPolicy(pol)
 	r.srv.SetInspector(insp)
 	r.log.Info("config reloaded", zap.String("config_hash", h), zap.Strings("tenants", pol.Tenants()))
+	logFeeds(r.log, pol)
 	// Both sides come from config.Parse, defaults applied: compare the
 	// typed values, not their printed form.
 	if !reflect.DeepEqual(cfg.Proxy, r.proxyCfg) {
