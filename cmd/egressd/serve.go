@@ -66,6 +66,7 @@ func serve(e env, args []string) error {
 		return err
 	}
 	m.SetTenants(pol.Tenants())
+	m.SetRules(pol.RuleNames())
 	m.ConfigLoaded(hash(raw), nil)
 	srv, err := proxy.New(cfg.Proxy, proxy.Deps{
 		Metrics:      m,
@@ -210,6 +211,7 @@ func (r *reloader) reload(forced bool) {
 		return
 	}
 	r.metrics.SetTenants(pol.Tenants())
+	r.metrics.SetRules(pol.RuleNames())
 	r.srv.SetPolicy(pol)
 	r.srv.SetInspector(insp)
 	r.log.Info("config reloaded", zap.String("config_hash", h), zap.Strings("tenants", pol.Tenants()))
