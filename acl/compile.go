@@ -68,6 +68,7 @@ type tenant struct {
 type rule struct {
 	name    string
 	deny    bool
+	domains []domainPattern // as configured, for the shadow analysis (rulesreport.go)
 	cidrs   []netip.Prefix
 	ports   []portRange
 	methods []string
@@ -213,6 +214,7 @@ func (t *tenant) addRule(rc RuleConfig, path string) {
 	for _, d := range rc.Domains {
 		kind, name, _ := parseDomainPattern(d)
 		t.domains.add(kind, name, id)
+		t.rules[id].domains = append(t.rules[id].domains, domainPattern{kind, name})
 	}
 	for _, pr := range r.cidrs {
 		t.cidrs.add(pr, id)
