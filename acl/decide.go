@@ -118,7 +118,7 @@ func (p *Policy) evaluate(ti int32, t Target) Decision {
 	if f != nil && !f.reportOnly {
 		d.Reason, d.Rule = ReasonRule, f.rule
 		if p.reportOnly || tn.reportOnly {
-			d.Action, d.WouldDeny = Allow, true
+			d.Action, d.WouldDeny, d.Upstream = Allow, true, tn.upstream
 		}
 		return d
 	}
@@ -127,6 +127,7 @@ func (p *Policy) evaluate(ti int32, t Target) Decision {
 		d.Reason, d.Rule = ReasonRule, r.name
 		if !r.deny {
 			d.Action = Allow
+			d.Upstream = r.upstream
 		}
 	} else {
 		d.Reason, d.Rule = ReasonDefault, RuleDefault
@@ -141,6 +142,10 @@ func (p *Policy) evaluate(ti int32, t Target) Decision {
 	// let the request out: a deny of theirs stays the answer.
 	if f != nil && d.Action == Allow && !d.WouldDeny {
 		d.WouldDeny, d.Reason, d.Rule = true, ReasonRule, f.rule
+	}
+	if d.Action == Allow && d.Upstream == nil {
+		// Report-only traffic leaves like allowed traffic: through the parent.
+		d.Upstream = tn.upstream
 	}
 	return d
 }

@@ -50,6 +50,9 @@ func Explain(p *Policy, id Identity, cred Credentials, t Target) string {
 		line("rule", "%s", d.Rule)
 	}
 	line("decision", "%s (reason %s)", decisionWord(d), d.Reason)
+	if d.Upstream != nil {
+		line("upstream", "via parent proxy %s (the parent's address must pass this tenant's rules too)", d.Upstream.URL)
+	}
 
 	ro := "off"
 	if ti >= 0 {

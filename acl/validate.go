@@ -124,13 +124,14 @@ func (c *Config) Validate() error {
 		if err := checkCloud(t.Cloud); err != nil {
 			v.addf(tp+".cloud", "%v", err)
 		}
+		v.upstreamProxy(tp+".upstream_proxy", t.UpstreamProxy)
 		v.limits(tp+".limits", t.Limits)
 		v.inspection(tp+".tls_inspection", t.TLSInspection)
 
 		for j, r := range t.Rules {
 			rp := fmt.Sprintf("%s.rules[%d]", tp, j)
 			if r.Ruleset != "" {
-				if r.Name != "" || r.Action != "" || len(r.Domains)+len(r.CIDRs)+len(r.Ports)+len(r.Methods)+len(r.Schemes)+len(r.Paths) > 0 {
+				if r.Name != "" || r.Action != "" || r.UpstreamProxy != nil || len(r.Domains)+len(r.CIDRs)+len(r.Ports)+len(r.Methods)+len(r.Schemes)+len(r.Paths) > 0 {
 					v.addf(rp, "ruleset %q: a ruleset reference cannot have other fields", r.Ruleset)
 				}
 				if strings.HasPrefix(r.Ruleset, BuiltinPrefix) {
@@ -194,6 +195,10 @@ func (v *validator) rule(path string, r RuleConfig) {
 	default:
 		v.addf(path+".action", "%q: must be \"allow\" or \"deny\"", r.Action)
 	}
+	if r.UpstreamProxy != nil && r.Action == "deny" {
+		v.addf(path+".upstream_proxy", "a deny rule sends nothing anywhere; put upstream_proxy on an allow rule or the tenant")
+	}
+	v.upstreamProxy(path+".upstream_proxy", r.UpstreamProxy)
 	for i, d := range r.Domains {
 		if _, _, err := parseDomainPattern(d); err != nil {
 			v.addf(fmt.Sprintf("%s.domains[%d]", path, i), "%q: %v", d, err)
