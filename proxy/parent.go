@@ -40,9 +40,9 @@ func (e *ParentError) Error() string {
 
 func (e *ParentError) Unwrap() error { return e.Err }
 
-// dialParent connects to up for the request in e.
-func (c *clientConn) dialParent(e *entry, up *acl.UpstreamProxy) (net.Conn, netip.AddrPort, error) {
-	pol, tenant := c.pol, e.dec.Tenant
+// dialParent connects to up for the request in e, decided under pol.
+func (s *Server) dialParent(pol Policy, e *entry, up *acl.UpstreamProxy) (net.Conn, netip.AddrPort, error) {
+	tenant := e.dec.Tenant
 	if d := pol.CheckParent(tenant, up); d.Action != acl.Allow {
 		return nil, netip.AddrPort{}, &DialError{Step: DialStepSSRF, Host: up.Target.Host, Decision: d,
 			Err: fmt.Errorf("parent proxy %s is %s", up.URL, d.Rule)}
@@ -57,24 +57,32 @@ func (c *clientConn) dialParent(e *entry, up *acl.UpstreamProxy) (net.Conn, neti
 	}
 	pt := up.Target
 	check := func(ip netip.Addr) acl.Decision { return pol.CheckDial(tenant, ip, pt) }
-	return c.s.dialer.dialTarget(context.Background(), pt, check)
+	return s.dialer.dialTarget(context.Background(), pt, check)
 }
 
 // dialTunnel is the upstream of a CONNECT: the destination itself, or a
 // tunnel to it through the tenant's parent proxy.
 func (c *clientConn) dialTunnel(e *entry, check func(netip.Addr) acl.Decision) (net.Conn, netip.AddrPort, error) {
+	return c.s.dialDirectOrParent(c.pol, e, check)
+}
+
+// dialDirectOrParent reaches e.target for a tunnel or an inspected
+// tunnel's redial: directly through check, or through e's parent proxy.
+// Every path that dials a tunnel's destination goes through here, so no
+// redial can bypass a parent the policy named.
+func (s *Server) dialDirectOrParent(pol Policy, e *entry, check func(netip.Addr) acl.Decision) (net.Conn, netip.AddrPort, error) {
 	if up := e.dec.Upstream; up != nil {
-		return c.connectViaParent(e, up)
+		return s.connectViaParent(pol, e, up)
 	}
-	return c.s.dialer.dialTarget(context.Background(), c.req.target, check)
+	return s.dialer.dialTarget(context.Background(), e.target, check)
 }
 
 // connectViaParent opens a CONNECT tunnel to e.target through up, by the
 // checked name (the parent resolves it). A 407 means egressd's own
 // credentials for the parent are wrong: it is answered as a gateway
 // error, never passed on, since the client's credentials are egressd's.
-func (c *clientConn) connectViaParent(e *entry, up *acl.UpstreamProxy) (net.Conn, netip.AddrPort, error) {
-	conn, ap, err := c.dialParent(e, up)
+func (s *Server) connectViaParent(pol Policy, e *entry, up *acl.UpstreamProxy) (net.Conn, netip.AddrPort, error) {
+	conn, ap, err := s.dialParent(pol, e, up)
 	if err != nil {
 		return nil, ap, err
 	}
@@ -90,7 +98,7 @@ func (c *clientConn) connectViaParent(e *entry, up *acl.UpstreamProxy) (net.Conn
 		req.WriteString("Proxy-Authorization: " + up.Authorization + "\r\n")
 	}
 	req.WriteString("\r\n")
-	conn.SetDeadline(time.Now().Add(c.s.cfg.ResponseHeaderTimeout))
+	conn.SetDeadline(time.Now().Add(s.cfg.ResponseHeaderTimeout))
 	if _, err := conn.Write(req.Bytes()); err != nil {
 		conn.Close()
 		return nil, ap, &DialError{Step: DialStepConnect, Host: up.Target.Host, Err: err}
@@ -128,11 +136,25 @@ func (c *clientConn) connectViaParent(e *entry, up *acl.UpstreamProxy) (net.Conn
 // keep the tunnel's own upstream, which already goes through the parent.
 func (c *clientConn) takeUpstream(e *entry, key poolKey, check func(netip.Addr) acl.Decision) (*upConn, bool, error) {
 	up := e.dec.Upstream
+	if bs, ok := c.ups.(*bumpState); ok && up != nil && bs.up == nil {
+		// The origin closed the inspected tunnel's connection: the redial
+		// goes through the parent too, and is verified again.
+		conn, ap, err := c.s.connectViaParent(c.pol, e, up)
+		if err != nil {
+			return nil, false, err
+		}
+		tc, err := c.s.upstreamTLS(bs.insp, conn, bs.host)
+		if err != nil {
+			conn.Close()
+			return nil, false, &DialError{Step: DialStepTLS, Host: bs.host, Err: err}
+		}
+		return newUpConn(tc, ap, key), false, nil
+	}
 	if _, pooled := c.ups.(poolUpstreams); up == nil || !pooled {
 		return c.ups.take(key, c.req.target, check)
 	}
 	if !key.tls {
-		conn, ap, err := c.dialParent(e, up)
+		conn, ap, err := c.s.dialParent(c.pol, e, up)
 		if err != nil {
 			return nil, false, err
 		}
@@ -140,7 +162,7 @@ func (c *clientConn) takeUpstream(e *entry, key poolKey, check func(netip.Addr) 
 		u.parent, u.absolute = up, true
 		return u, false, nil
 	}
-	conn, ap, err := c.connectViaParent(e, up)
+	conn, ap, err := c.s.connectViaParent(c.pol, e, up)
 	if err != nil {
 		return nil, false, err
 	}
