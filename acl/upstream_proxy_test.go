@@ -72,3 +72,28 @@ func TestUpstreamProxyChosenPerRuleOrTenant(t *testing.T) {
 		t.Errorf("compiled parent %+v", d.Upstream)
 	}
 }
+
+// explain says whether the tenant can reach its parent at all, the
+// mistake that would otherwise fail every request at dial time.
+func TestExplainNamesTheParentAndWhetherItIsReachable(t *testing.T) {
+	for _, tc := range []struct {
+		name, rules, want string
+	}{
+		{"no rule for the parent", "", "upstream:    via parent proxy http://10.20.0.5:3128: refused (rule default); allow the parent's address with a rule"},
+		{"parent allowed", "\n      - {name: parent, cidrs: [10.20.0.0/24], ports: [\"3128\"]}", "upstream:    via parent proxy http://10.20.0.5:3128: reachable (rule parent)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := compileYAML(t, `
+tenants:
+  - name: a
+    link_ids: [1]
+    upstream_proxy: {url: "http://10.20.0.5:3128"}
+    rules:
+      - {name: gh, domains: [.github.com]}`+tc.rules+"\n")
+			out := Explain(p, linkID(1, "10.0.0.4:1"), Credentials{}, target(t, "CONNECT", "https", "api.github.com", 443, ""))
+			if !strings.Contains(out, tc.want) {
+				t.Fatalf("explain lacks %q:\n%s", tc.want, out)
+			}
+		})
+	}
+}
