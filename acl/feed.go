@@ -159,6 +159,9 @@ func compileFeed(fc DenyFeedConfig) (*feed, error) {
 	f := &feed{rule: FeedPrefix + fc.Name, reportOnly: fc.ReportOnly,
 		info: FeedInfo{Name: fc.Name, File: fc.File, ReportOnly: fc.ReportOnly}}
 	b := newFeedBuilder()
+	// Files saved by Windows tools start with a UTF-8 byte order mark,
+	// which would make the first entry unparsable.
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	lineNo := 0
 	for len(data) > 0 {
 		var line []byte

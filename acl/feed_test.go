@@ -215,3 +215,16 @@ func genFeed(tb testing.TB, n int) string {
 	}
 	return writeFeed(tb, b.String())
 }
+
+// A byte order mark and CRLF line ends (a list saved on Windows) do not
+// cost the first entry or any other.
+func TestDenyFeedByteOrderMarkAndCRLF(t *testing.T) {
+	p := feedPolicy(t, DenyFeedConfig{Name: "w", File: writeFeed(t, "\xef\xbb\xbffirst.example\r\nsecond.example\r\n")})
+	if info := p.Feeds()[0]; info.Domains != 2 || info.Skipped != 0 {
+		t.Fatalf("feed info %+v", info)
+	}
+	d := p.Decide(linkID(1, "10.0.0.4:1"), Credentials{}, target(t, "CONNECT", "https", "first.example", 443, ""))
+	if d.Rule != "feed/w" {
+		t.Fatalf("first entry: rule %q", d.Rule)
+	}
+}
