@@ -40,8 +40,9 @@ fuzz:
 bench:
 	bash bench/compare.sh
 
+# The Dockerfile's ARG VERSION stamps the binary, as make build does.
 docker:
-	docker build -t egressd:$(VERSION) .
+	docker build --build-arg VERSION=$(VERSION) -t egressd:$(VERSION) .
 
 clean:
 	rm -rf bin

@@ -70,7 +70,6 @@ type tenant struct {
 type rule struct {
 	name    string
 	deny    bool
-	domains []domainPattern // as configured, for the shadow analysis (rulesreport.go)
 	cidrs   []netip.Prefix
 	ports   []portRange
 	methods []string
@@ -88,6 +87,7 @@ type inspection struct {
 	// (non-"*") bump entry overrides it.
 	builtinSplice *domainIndex
 	sniCheck      SNIMode
+	learn         LearnSplice
 }
 
 // authSlotsPerTenant is how many bcrypt verifications (~50 ms each) one
@@ -235,7 +235,6 @@ func (t *tenant) addRule(rc RuleConfig, path string) error {
 	for _, d := range rc.Domains {
 		kind, name, _ := parseDomainPattern(d)
 		t.domains.add(kind, name, id)
-		t.rules[id].domains = append(t.rules[id].domains, domainPattern{kind, name})
 	}
 	for _, pr := range r.cidrs {
 		t.cidrs.add(pr, id)
@@ -305,6 +304,15 @@ func compileInspection(c TLSInspectionConfig, region string) inspection {
 	}
 	in.bumpSet = build(c.Bump)
 	in.splice = build(c.Splice)
+	if l := c.LearnSplice; l != nil {
+		in.learn = LearnSplice{After: l.After, TTL: l.TTL}
+		if in.learn.After == 0 {
+			in.learn.After = DefaultLearnAfter
+		}
+		if in.learn.TTL == 0 {
+			in.learn.TTL = DefaultLearnTTL
+		}
+	}
 	if in.bump {
 		in.builtinSplice = build(neverInspectFor(region))
 	}
@@ -371,10 +379,46 @@ func (p *Policy) Inspection(tenant, host string) Inspection {
 	}
 	if t.inspect.bumpSet != nil {
 		in.Bump = t.inspect.bumpSet.contains(host)
-		return in
+	} else {
+		in.Bump = true
 	}
-	in.Bump = true
+	// A host the operator named for inspection stays inspected whatever
+	// its clients do; learning only relaxes the catch-all. A host with
+	// rules only inspection can enforce is never learned either: any
+	// client of the tenant can refuse certificates on purpose, and a
+	// splice would then lift those rules for everyone.
+	if in.Bump && !explicit && t.inspect.learn.After > 0 && !t.hasInspectedRules(host) {
+		in.Learn = t.inspect.learn
+	}
 	return in
+}
+
+// hasInspectedRules reports whether a rule that may apply to host matches
+// on paths or methods: inside a bump each request is decided on them, in
+// a splice only the CONNECT is, so splicing would change the outcome.
+func (tn *tenant) hasInspectedRules(host string) bool {
+	inspected := func(ids []int32) bool {
+		for _, id := range ids {
+			r := &tn.rules[id]
+			if len(r.paths) > 0 || len(r.methods) > 0 {
+				return true
+			}
+		}
+		return false
+	}
+	if inspected(tn.anyDest) {
+		return true
+	}
+	d := tn.domains
+	if inspected(d.any) || inspected(d.exact[host]) {
+		return true
+	}
+	for i := 0; i < len(host); i++ {
+		if host[i] == '.' && inspected(d.under[host[i+1:]]) {
+			return true
+		}
+	}
+	return false
 }
 
 // parseHostFast tells IP literals from names for hosts already in

@@ -1,5 +1,7 @@
 package acl
 
+import "time"
+
 // Config is the policy section of egressd's config file. internal/config
 // inlines it at the top level, so its keys are `tenants:`, `rulesets:`,
 // `default_tenant:` and `report_only:`. For example:
@@ -124,7 +126,34 @@ type TLSInspectionConfig struct {
 	// SNICheck is "enforce" (default), "report" or "off": what to do when
 	// the TLS SNI disagrees with the CONNECT host.
 	SNICheck string `yaml:"sni_check"`
+	// LearnSplice, when set, splices a host for a while once this tenant's
+	// clients have rejected the inspection certificate for it repeatedly
+	// (pinned clients). Off by default; never applies to a host a bump
+	// entry other than "*" names.
+	LearnSplice *LearnSpliceConfig `yaml:"learn_splice"`
 }
+
+// LearnSpliceConfig is the YAML form of learned splicing.
+type LearnSpliceConfig struct {
+	// After is how many inspected handshakes for one host the tenant's
+	// clients must refuse with a certificate alert (bad_certificate,
+	// certificate_unknown, unknown_ca) before the host is spliced.
+	// Default 3, at most 1000.
+	After int `yaml:"after"`
+	// TTL is how long a learned host stays spliced, and how long refusals
+	// are remembered while they are being counted. Default 24h, from 1m
+	// to 720h.
+	TTL time.Duration `yaml:"ttl"`
+}
+
+// Learned-splice defaults and bounds (LearnSpliceConfig).
+const (
+	DefaultLearnAfter = 3
+	MaxLearnAfter     = 1000
+	DefaultLearnTTL   = 24 * time.Hour
+	MinLearnTTL       = time.Minute
+	MaxLearnTTL       = 30 * 24 * time.Hour
+)
 
 // RuleConfig is one rule, or a reference to a named ruleset.
 type RuleConfig struct {
@@ -189,4 +218,13 @@ func (m SNIMode) String() string {
 type Inspection struct {
 	Bump     bool
 	SNICheck SNIMode
+	// Learn is the tenant's learned-splice setting when it applies to this
+	// bumped host; the zero value (After 0) means it does not.
+	Learn LearnSplice
+}
+
+// LearnSplice is a compiled LearnSpliceConfig.
+type LearnSplice struct {
+	After int
+	TTL   time.Duration
 }

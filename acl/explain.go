@@ -188,6 +188,10 @@ func addrPortString(ap netip.AddrPort) string {
 	if !ap.IsValid() {
 		return "none"
 	}
+	if ap.Port() == 0 {
+		// Port 0 is "not known" (explain's --source and --lb take addresses only).
+		return ap.Addr().String()
+	}
 	return ap.String()
 }
 

@@ -5,19 +5,12 @@ import (
 	"cmp"
 	"fmt"
 	"io"
-	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/egressd/egressd/internal/accesslog"
 )
-
-// domainPattern is one parsed entry of a rule's domains.
-type domainPattern struct {
-	kind domainKind
-	name string
-}
 
 // RulesReport is what `egressd rules-report` prints: per tenant, how often
 // each rule decided, which configured rules never did, which can never
@@ -56,7 +49,8 @@ type RuleHits struct {
 }
 
 // Shadowing says that Rule can never decide a request: every request it
-// matches, the earlier rule By matches first.
+// matches, the earlier rule By matches first. The caller supplies them
+// (internal/lint, the analysis `egressd check` warns with).
 type Shadowing struct {
 	Rule   string `json:"rule"`
 	By     string `json:"by"`
@@ -70,8 +64,9 @@ type DestCount struct {
 }
 
 // BuildRulesReport reads access logs (JSON or squid_extended) and sets
-// their rule fields against p. top bounds TopDenied per tenant.
-func BuildRulesReport(p *Policy, logs []io.Reader, top int) (*RulesReport, error) {
+// their rule fields against p. shadowed lists the shadowed rules of each
+// tenant; top bounds TopDenied per tenant.
+func BuildRulesReport(p *Policy, shadowed map[string][]Shadowing, logs []io.Reader, top int) (*RulesReport, error) {
 	rep := &RulesReport{}
 	type acc struct {
 		tr     *TenantReport
@@ -112,7 +107,7 @@ func BuildRulesReport(p *Policy, logs []io.Reader, top int) (*RulesReport, error
 		for _, fixed := range []string{RuleDefault, RuleSSRF, RuleAuth} {
 			add(fixed, "")
 		}
-		a.tr.Shadowed = t.shadowed()
+		a.tr.Shadowed = shadowed[t.name]
 	}
 
 	for _, r := range logs {
@@ -255,109 +250,4 @@ func (r *RulesReport) WriteTable(w io.Writer) error {
 		}
 	}
 	return b.Flush()
-}
-
-// shadowed finds rules that an earlier single rule makes unreachable in
-// Decide: every request the later rule matches, the earlier one matches
-// too. Coverage by several earlier rules together is not looked for, so
-// the list is a lower bound.
-func (t *tenant) shadowed() []Shadowing {
-	var out []Shadowing
-	for j := range t.rules {
-		for i := range j {
-			if t.rules[i].covers(&t.rules[j]) {
-				effect := "redundant"
-				if t.rules[i].deny != t.rules[j].deny {
-					effect = "overridden"
-				}
-				out = append(out, Shadowing{Rule: t.rules[j].name, By: t.rules[i].name, Effect: effect})
-				break
-			}
-		}
-	}
-	return out
-}
-
-// covers reports whether every request b matches, a matches.
-func (a *rule) covers(b *rule) bool {
-	aAny := len(a.domains) == 0 && len(a.cidrs) == 0
-	bAny := len(b.domains) == 0 && len(b.cidrs) == 0
-	if !aAny {
-		if bAny {
-			return false
-		}
-		for _, bd := range b.domains {
-			if !slices.ContainsFunc(a.domains, func(ad domainPattern) bool { return ad.covers(bd) }) {
-				return false
-			}
-		}
-		for _, bc := range b.cidrs {
-			if !slices.ContainsFunc(a.cidrs, func(ac netip.Prefix) bool { return ac.Bits() <= bc.Bits() && ac.Contains(bc.Addr()) }) {
-				return false
-			}
-		}
-	}
-	if len(a.ports) > 0 {
-		if len(b.ports) == 0 {
-			return false
-		}
-		for _, bp := range b.ports {
-			if !slices.ContainsFunc(a.ports, func(ap portRange) bool { return ap.lo <= bp.lo && bp.hi <= ap.hi }) {
-				return false
-			}
-		}
-	}
-	if !subset(a.methods, b.methods) || !subset(a.schemes, b.schemes) {
-		return false
-	}
-	if len(a.paths) > 0 {
-		// An allow rule with paths refuses unclean paths that a deny rule
-		// with paths takes (matchRequest), so only equal actions compare.
-		if len(b.paths) == 0 || a.deny != b.deny && !a.deny {
-			return false
-		}
-		for _, bp := range b.paths {
-			if !slices.ContainsFunc(a.paths, func(ap string) bool { return strings.HasPrefix(bp, ap) }) {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-// subset: an empty a means any; otherwise b must be non-empty and within a.
-func subset(a, b []string) bool {
-	if len(a) == 0 {
-		return true
-	}
-	if len(b) == 0 {
-		return false
-	}
-	for _, x := range b {
-		if !containsFold(a, x) {
-			return false
-		}
-	}
-	return true
-}
-
-// covers reports whether every host b matches, a matches.
-func (a domainPattern) covers(b domainPattern) bool {
-	below := func(x, y string) bool { return strings.HasSuffix(x, "."+y) } // x strictly below y
-	switch a.kind {
-	case domainAny:
-		return true
-	case domainExact:
-		return b.kind == domainExact && b.name == a.name
-	case domainSubdomain:
-		switch b.kind {
-		case domainExact, domainSquid:
-			return below(b.name, a.name)
-		case domainSubdomain:
-			return b.name == a.name || below(b.name, a.name)
-		}
-	case domainSquid:
-		return b.kind != domainAny && (b.name == a.name || below(b.name, a.name))
-	}
-	return false
 }

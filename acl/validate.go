@@ -257,6 +257,17 @@ func (v *validator) inspection(path string, t TLSInspectionConfig) {
 		key     string
 		domains []string
 	}{{"bump", t.Bump}, {"splice", t.Splice}}
+	if l := t.LearnSplice; l != nil {
+		if t.Mode != "bump" {
+			v.addf(path+".learn_splice", "has no effect unless mode is \"bump\"")
+		}
+		if l.After < 0 || l.After > MaxLearnAfter {
+			v.addf(path+".learn_splice.after", "%d: must be from 1 to %d (0 means the default, %d)", l.After, MaxLearnAfter, DefaultLearnAfter)
+		}
+		if l.TTL < 0 || l.TTL != 0 && (l.TTL < MinLearnTTL || l.TTL > MaxLearnTTL) {
+			v.addf(path+".learn_splice.ttl", "%s: must be from %s to %s (0 means the default, %s)", l.TTL, MinLearnTTL, MaxLearnTTL, DefaultLearnTTL)
+		}
+	}
 	for _, l := range lists {
 		for i, d := range l.domains {
 			if _, _, err := parseDomainPattern(d); err != nil {

@@ -260,6 +260,9 @@ mode_args() {
 	http-throughput) echo "--concurrency 4 --size 16MiB --duration $DUR" ;;
 	idle) echo "--concurrency 64 --tunnels $TUNNELS --hold 2s --duration 30s" ;;
 	mitm) echo "--concurrency 16 --duration $DUR --mitm-ca $OUT/mitm-ca.pem --mitm-cold-hosts 64" ;;
+	# 16 streams on one inspected tunnel, then 16 inspected keep-alive
+	# HTTP/1.1 tunnels, in one run (issue 17).
+	mitm-h2) echo "--concurrency 16 --duration $DUR --mitm-ca $OUT/mitm-ca.pem" ;;
 	esac
 }
 
@@ -335,6 +338,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
 			continue
 		fi
 		measure "$name" mitm "$round"
+		measure "$name" mitm-h2 "$round"
 		stop
 	done
 done

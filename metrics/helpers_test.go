@@ -48,6 +48,7 @@ func recordEverythingFor(m *Metrics, tenant string) {
 	c.Closed()
 	m.AuthFailed(tenant)
 	m.LimitRejected(ScopeTenant, tenant)
+	m.SpliceLearned(tenant)
 }
 
 // histogramCountSum reads one histogram series from reg by its labels.

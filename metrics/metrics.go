@@ -115,6 +115,7 @@ type Metrics struct {
 	cacheEntries prometheus.Gauge
 	caExpiry     prometheus.Gauge
 	bumped       *prometheus.CounterVec
+	learned      *prometheus.CounterVec
 
 	// tenants maps configured names to their cached children; swapped
 	// whole by SetTenants so the hot path reads it without a lock.
@@ -238,6 +239,10 @@ func New(reg prometheus.Registerer, build BuildInfo) *Metrics {
 			Namespace: namespace, Name: "tls_bumped_requests_total",
 			Help: "Requests decrypted and inspected inside CONNECT tunnels, by tenant.",
 		}, []string{labelTenant}),
+		learned: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "tls_learned_splices_total",
+			Help: "Hosts TLS inspection started splicing after the tenant's clients repeatedly rejected the inspection certificate (tls_inspection.learn_splice), by tenant.",
+		}, []string{labelTenant}),
 	}
 
 	dialErrors := prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -278,7 +283,7 @@ func New(reg prometheus.Registerer, build BuildInfo) *Metrics {
 		proxyHeaders,
 		m.limitRejections, m.authFailures,
 		reloads, m.lastReloadSuccess, m.lastReloadOK, m.configInfo,
-		m.mintDuration, m.cacheHits, m.cacheMisses, m.cacheEntries, m.caExpiry, m.bumped,
+		m.mintDuration, m.cacheHits, m.cacheMisses, m.cacheEntries, m.caExpiry, m.bumped, m.learned,
 		buildInfo,
 	)
 	m.ruleHits = newRuleHits()

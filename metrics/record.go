@@ -314,3 +314,12 @@ func (m *Metrics) SetCAExpiry(notAfter time.Time) {
 	}
 	m.caExpiry.Set(float64(notAfter.Unix()))
 }
+
+// SpliceLearned counts a host that tenant's clients rejected the inspection
+// certificate for often enough that it is now spliced (learned splicing).
+func (m *Metrics) SpliceLearned(tenant string) {
+	if m == nil {
+		return
+	}
+	m.learned.WithLabelValues(m.lookup(tenant).name).Inc()
+}

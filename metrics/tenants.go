@@ -120,6 +120,7 @@ func (m *Metrics) deleteTenantSeries(name string) {
 	m.limitRejections.DeletePartialMatch(match)
 	m.authFailures.DeletePartialMatch(match)
 	m.bumped.DeletePartialMatch(match)
+	m.learned.DeletePartialMatch(match)
 }
 
 // vec is what createChild needs from a CounterVec or HistogramVec.

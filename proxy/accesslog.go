@@ -41,6 +41,8 @@ const (
 	fieldError      = accesslog.FieldError
 	fieldUser       = accesslog.FieldUser
 	fieldSNI        = accesslog.FieldSNI
+	fieldUpgrade    = accesslog.FieldUpgrade
+	fieldUpgradeRef = accesslog.FieldUpgradeRefused
 	// fieldPeer is the socket address of a connection refused before any
 	// identity existed (event log only).
 	fieldPeer = "peer"
@@ -67,6 +69,9 @@ type entry struct {
 	headDown int64
 	mime     string // the response's Content-Type, for the Squid line
 	sni      string // the ClientHello's server name in a tunnel, when it sent one
+	upgrade  string // the Upgrade the request asked for
+	// upgradeRefused: proxy.upgrades does not list it, so it was removed.
+	upgradeRefused bool
 }
 
 // decisionLabel is the decision as logged and counted.
@@ -154,6 +159,12 @@ func (j jsonAccess) write(e *entry) {
 	)
 	if e.sni != "" {
 		fields = append(fields, zap.String(fieldSNI, e.sni))
+	}
+	if e.upgrade != "" {
+		fields = append(fields, zap.String(fieldUpgrade, e.upgrade))
+		if e.upgradeRefused {
+			fields = append(fields, zap.Bool(fieldUpgradeRef, true))
+		}
 	}
 	if e.upstream.IsValid() {
 		fields = append(fields, zap.String(fieldUpstream, e.upstream.String()))

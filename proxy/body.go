@@ -35,6 +35,9 @@ type bodyCopy struct {
 	dst     *bufio.Writer
 	dstConn net.Conn
 	idle    time.Duration // per-read and per-write stall bound
+	// connTokens are the fields the message's Connection header listed:
+	// hop-by-hop, so not forwarded in its trailer either.
+	connTokens [][]byte
 }
 
 var errChunkTrailer = errors.New("proxy: malformed chunked trailer")
@@ -66,7 +69,7 @@ func (b *bodyCopy) copy(f framing, n int64, outChunked bool) (int64, error) {
 		}
 		r = io.LimitReader(b.src, n)
 	case bodyChunked:
-		r = httputil.NewChunkedReader(b.src)
+		r = newChunkedReader(b.src)
 	}
 	var w io.Writer = b.dst
 	var cw io.WriteCloser
@@ -103,12 +106,18 @@ func (b *bodyCopy) copy(f framing, n int64, outChunked bool) (int64, error) {
 	if f == bodyLength && total < n {
 		return total, srcErr(io.ErrUnexpectedEOF)
 	}
-	if f == bodyChunked {
+	switch {
+	case f == bodyChunked && cw != nil:
+		cw.Close() // the last chunk; the trailer section follows it
+		if err := forwardTrailer(b.src, b.dst, b.connTokens); err != nil {
+			return total, srcErr(err)
+		}
+	case f == bodyChunked:
+		// Re-framed by close (an HTTP/1.0 client): nowhere to put trailers.
 		if err := skipTrailer(b.src); err != nil {
 			return total, srcErr(err)
 		}
-	}
-	if cw != nil {
+	case cw != nil:
 		cw.Close()
 		b.dst.WriteString("\r\n")
 	}
@@ -173,9 +182,8 @@ func (b *bodyCopy) deadline() {
 	}
 }
 
-// skipTrailer consumes the trailer section after the last chunk. Trailer
-// fields are not forwarded: they are rarely used and forwarding them safely
-// needs the Trailer announcement we strip as hop-by-hop.
+// skipTrailer consumes the trailer section after the last chunk of a body
+// that is not sent on chunked (see forwardTrailer for one that is).
 func skipTrailer(br *bufio.Reader) error {
 	for total := 0; ; {
 		line, err := br.ReadSlice('\n')

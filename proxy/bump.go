@@ -9,8 +9,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"strconv"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -79,6 +77,9 @@ func (c *clientConn) inspect(insp *tlsinspect.Inspector, e *entry, up net.Conn, 
 		s.log.Info("client refused the inspection certificate", zap.String(fieldRequestID, e.reqID),
 			zap.String(fieldTenant, e.dec.Tenant), zap.String(fieldHost, host), zap.Error(err))
 		client.Close()
+		if tlsinspect.RejectedCertificate(err) {
+			c.clientRefusedCertificate(e, host)
+		}
 		return
 	}
 	if client.ConnectionState().NegotiatedProtocol == tlsinspect.ALPNH2 {
@@ -200,9 +201,8 @@ func (r *request) originTarget(bs *bumpState, rawTarget []byte) error {
 		return errBadTarget
 	}
 	if hv, ok := r.h.get("Host"); ok {
-		host, port := splitHostPort(hv)
-		name, _, err := acl.ParseHost(host)
-		if err != nil || name != bs.host || port != bs.port {
+		// A Host without a port names https's default (RFC 9110 §4.2.2).
+		if a, err := parseAuthority(hv, 443); err != nil || a.Host != bs.host || a.Port != bs.port {
 			return errMisdirected
 		}
 	}
@@ -217,28 +217,5 @@ func (r *request) originTarget(bs *bumpState, rawTarget []byte) error {
 }
 
 var errMisdirected = errors.New("proxy: Host does not match the inspected tunnel")
-
-// splitHostPort splits a Host field value; a missing port is https's
-// default, 443 (RFC 9110 §4.2.2). An unparsable port is 0, which matches
-// no tunnel.
-func splitHostPort(v []byte) (string, uint16) {
-	s := string(v)
-	host, port := s, ""
-	if strings.HasPrefix(s, "[") {
-		if i := strings.IndexByte(s, ']'); i > 0 {
-			host, port = s[:i+1], strings.TrimPrefix(s[i+1:], ":")
-		}
-	} else if i := strings.LastIndexByte(s, ':'); i >= 0 {
-		host, port = s[:i], s[i+1:]
-	}
-	if port == "" {
-		return host, 443
-	}
-	n, err := strconv.ParseUint(port, 10, 16)
-	if err != nil {
-		return host, 0
-	}
-	return host, uint16(n)
-}
 
 var _ io.Reader = (*prefixConn)(nil)

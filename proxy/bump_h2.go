@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 golang.org/x/net/http2 is deprecated in favour of net/http's own HTTP/2 since Go 1.26; issue 17 asks for x/net's framing on both inspected legs, and moving to http.Server/http.ClientConn is a separate change.
+
 package proxy
 
 import (
@@ -127,7 +129,7 @@ func (h *h2Tunnel) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, &e, status, o, o.say())
 		return
 	}
-	e.target, e.method, e.url = t, t.Method, out.URL.String()
+	e.target, e.method, e.url = t, t.Method, "https://"+out.Host+out.URL.RequestURI()
 
 	pol := s.currentPolicy()
 	e.dec = pol.Decide(h.id, bs.creds, t)
@@ -171,48 +173,41 @@ func (h *h2Tunnel) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // canonical builds the policy target and the upstream request of one
-// stream from the same values, so the :path and :authority that go
+// stream from the same values, so the :method, :path and :authority that go
 // upstream are exactly what was decided: host and port are the tunnel's
 // (a stream naming another authority is misdirected, RFC 9110 §15.5.20),
-// the path is the one EscapedPath renders for the upstream request line.
+// the method is upper-cased and the path normalised by the same functions
+// as an HTTP/1.1 request's, from the :path the client sent.
 func (h *h2Tunnel) canonical(r *http.Request) (acl.Target, *http.Request, error) {
 	bs := h.bs
 	if r.Method == http.MethodConnect {
 		return acl.Target{}, nil, errBadTarget // no tunnels (RFC 8441) inside a bump
 	}
-	host, port := splitHostPort([]byte(r.Host))
-	name, _, err := acl.ParseHost(host)
-	if err != nil || name != bs.host || port != bs.port {
+	if a, err := parseAuthority([]byte(r.Host), 443); err != nil || a.Host != bs.host || a.Port != bs.port {
 		return acl.Target{}, nil, errMisdirected
 	}
-	u := &url.URL{Scheme: "https", Host: authorityOf(bs.host, bs.port), Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
-	path := u.EscapedPath()
-	if !strings.HasPrefix(path, "/") {
-		return acl.Target{}, nil, errBadTarget
+	raw, _, _ := strings.Cut(r.RequestURI, "#")
+	p, q, _ := strings.Cut(raw, "?")
+	norm, err := normalizePath(nil, []byte(p))
+	if err != nil {
+		return acl.Target{}, nil, err
 	}
-	t := acl.Target{Scheme: "https", Host: bs.host, Port: bs.port, Method: r.Method, Path: path}
+	t := acl.Target{Scheme: "https", Host: bs.host, Port: bs.port, Method: internMethod([]byte(r.Method)), Path: string(norm)}
 	if a, err := netip.ParseAddr(bs.host); err == nil {
 		t.Addr = a
 	}
+	// Opaque is sent as the :path verbatim; Path and RawPath would be
+	// re-escaped by net/url into a spelling the policy never saw.
+	authority := string(appendAuthority(nil, t))
+	u := &url.URL{Scheme: "https", Host: authority, Opaque: t.Path, RawQuery: q}
 	hdr := r.Header.Clone()
 	for _, k := range []string{"Proxy-Authorization", "Proxy-Connection", "Connection", "Keep-Alive", "Upgrade", "Transfer-Encoding", "Host"} {
 		delete(hdr, k)
 	}
 	hdr.Add("Via", "2 "+h.s.cfg.Via)
-	out := &http.Request{Method: t.Method, URL: u, Host: u.Host, Header: hdr, Trailer: r.Trailer,
+	out := &http.Request{Method: t.Method, URL: u, Host: authority, Header: hdr, Trailer: r.Trailer,
 		Proto: "HTTP/2.0", ProtoMajor: 2}
 	return t, out, nil
-}
-
-// authorityOf is host[:port] as it goes upstream; 443 is implied.
-func authorityOf(host string, port uint16) string {
-	if strings.Contains(host, ":") {
-		host = "[" + host + "]"
-	}
-	if port == 443 {
-		return host
-	}
-	return host + ":" + strconv.Itoa(int(port))
 }
 
 // clientConn returns an upstream HTTP/2 connection that can take a new

@@ -8,11 +8,13 @@ package proxy_test
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/egressd/egressd/acl"
 )
@@ -206,5 +208,65 @@ func TestInternalRangeIsOpenOnlyForTheRequestsItsRuleNames(t *testing.T) {
 				t.Fatalf("refused with %q, want the SSRF guard", resp.Header.Get("X-Proxy-Deny-Reason"))
 			}
 		})
+	}
+}
+
+// TestH2StreamsAreTheCanonicalRequest: a stream inside an inspected
+// tunnel is normalised by the same functions as an HTTP/1.1 request, so
+// another spelling of a denied :path or :method is denied, and the origin
+// receives exactly the path and method that were decided and logged.
+func TestH2StreamsAreTheCanonicalRequest(t *testing.T) {
+	pki := newInspPKI(t)
+	got := make(chan string, 16)
+	o := startH2Origin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test"}}, nil, nil),
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			got <- r.Method + " " + r.RequestURI
+			io.WriteString(w, "ok")
+		}))
+	s := startInspProxy(t, pki, acl.TLSInspectionConfig{Mode: "bump"}, nil, denyAdminAndPost)
+	client := h2Client(t, s)
+	base := "https://api.origin.test:" + o.port
+	for _, tc := range []struct {
+		method, path string
+		want         int
+		origin       string // what the origin must receive when allowed
+	}{
+		{"GET", "/%61dmin", 403, ""},
+		{"GET", "/x/../admin", 403, ""},
+		{"GET", "/.//admin", 403, ""},
+		{"GET", "/a%2Fdmin", 400, ""},
+		{"post", "/x", 403, ""},
+		{"GET", "/a/./b/../%63?q=%2F", 200, "GET /a/c?q=%2F"},
+		{"get", "/%7Efine", 200, "GET /~fine"},
+	} {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			req, _ := http.NewRequest(tc.method, base+"/", nil)
+			req.URL.Opaque = tc.path // sent as the :path, byte for byte
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatalf("%s %s: %v", tc.method, tc.path, err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.ProtoMajor != 2 || resp.StatusCode != tc.want {
+				t.Fatalf("%s %s: %s %d, want HTTP/2 %d", tc.method, tc.path, resp.Proto, resp.StatusCode, tc.want)
+			}
+			if tc.want != 200 {
+				return
+			}
+			select {
+			case line := <-got:
+				if line != tc.origin {
+					t.Fatalf("origin got %q, want %q", line, tc.origin)
+				}
+			case <-time.After(ioTimeout):
+				t.Fatal("the origin got nothing")
+			}
+		})
+	}
+	select {
+	case line := <-got:
+		t.Fatalf("a refused stream reached the origin: %q", line)
+	default:
 	}
 }

@@ -79,6 +79,12 @@ type Config struct {
 	// H2IdleTimeout closes an inspected HTTP/2 connection with no open
 	// stream for this long. Default 120s.
 	H2IdleTimeout time.Duration `yaml:"h2_idle_timeout"`
+	// Upgrades are the protocols a request may switch to with Upgrade
+	// (RFC 9110 §7.8). Any other Upgrade is removed and the request is
+	// served as plain HTTP/1.1, as Squid does: h2c would hide its streams
+	// from the policy, and an unknown protocol from the log. [] allows
+	// none. Default [websocket].
+	Upgrades []string `yaml:"upgrades"`
 }
 
 // SetDefaults fills unset fields with the documented defaults.
@@ -104,6 +110,9 @@ func (c *Config) SetDefaults() {
 	def(&c.TCPKeepAlive, 60*time.Second)
 	def(&c.DrainTimeout, 25*time.Second)
 	def(&c.H2IdleTimeout, 120*time.Second)
+	if c.Upgrades == nil {
+		c.Upgrades = []string{"websocket"}
+	}
 	if c.H2MaxConcurrentStreams == 0 {
 		c.H2MaxConcurrentStreams = 100
 	}

@@ -71,6 +71,9 @@ const (
 func (c *clientConn) afterConnect(e *entry, life *lifetime, up net.Conn, pending []byte) {
 	insp := c.s.inspector.Load()
 	plan, host, alpn := c.planTunnel(e, insp, up, &pending)
+	if plan == planBump && c.learnedSplice(e, host) {
+		plan = planSplice
+	}
 	switch plan {
 	case planSplice:
 		c.detachTunnel(e, life, up, pending)

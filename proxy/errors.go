@@ -26,7 +26,7 @@ func outcomeOf(err error) outcome {
 	switch {
 	case errors.Is(err, errHeadTooLarge):
 		return outcomeHeaderTooLarge
-	case errors.Is(err, errSmuggling):
+	case errors.Is(err, errSmuggling), errors.Is(err, errBadChunk):
 		return outcomeAmbiguousFraming
 	case errors.Is(err, errBadTE):
 		return outcomeUnsupportedTE

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net/netip"
 	"strconv"
@@ -31,6 +32,21 @@ func (c *clientConn) forward(e *entry) bool {
 	keep := !r.wantsClose
 	key := poolKey{tenant: e.dec.Tenant, tls: r.target.Scheme == "https", host: r.target.Host, port: r.target.Port}
 	check := dialCheck(c.pol, e)
+	if r.upgrade != nil {
+		e.upgrade = string(r.upgrade)
+		if !upgradeAllowed(s.cfg.Upgrades, r.upgrade) {
+			// Removed, not refused: a server may ignore Upgrade (RFC 9110
+			// §7.8), so the request itself is still served.
+			e.upgradeRefused, r.upgrade = true, nil
+		}
+	}
+	if r.chunked {
+		// A body already known to be invalid never reaches the upstream.
+		if err := checkBufferedChunks(c.br); err != nil {
+			c.failRequest(e, err, false)
+			return false
+		}
+	}
 
 	var up *upConn
 	var err error
@@ -149,7 +165,7 @@ func (c *clientConn) sendRequest(up *upConn, e *entry) error {
 	if err := up.bw.Flush(); err != nil {
 		return errStaleConn
 	}
-	reqBody := bodyCopy{src: c.br, srcConn: c.raw, dst: up.bw, dstConn: up.conn, idle: s.cfg.ClientIdleTimeout}
+	reqBody := bodyCopy{src: c.br, srcConn: c.raw, dst: up.bw, dstConn: up.conn, idle: s.cfg.ClientIdleTimeout, connTokens: r.connTokens}
 	f, n := bodyNone, int64(0)
 	switch {
 	case r.chunked:
@@ -185,6 +201,14 @@ func (c *clientConn) sendRequest(up *upConn, e *entry) error {
 		if err != nil {
 			c.closeAfter = true
 			if re := (*relayError)(nil); errors.As(err, &re) && re.srcSide {
+				if errors.Is(err, errBadChunk) {
+					return err // answered 400; the upstream is closed mid-body
+				}
+				if errors.Is(err, errChunkTrailer) {
+					// The client is still there and sent a bad trailer
+					// line: it gets a 400, not silence.
+					return fmt.Errorf("%w: %w", errMalformed, err)
+				}
 				return errClientAborted
 			}
 			return err
@@ -293,6 +317,9 @@ func (c *clientConn) relayResponse(up *upConn, e *entry, status int, reusable bo
 		if r.minor == 1 {
 			hw.str("Transfer-Encoding: chunked\r\n")
 			outChunked = true
+			if f == bodyChunked {
+				hw.n += writeTrailerAnnouncement(bw, rh)
+			}
 		} else {
 			c.closeAfter = true // HTTP/1.0: the close delimits the body
 		}
@@ -309,7 +336,7 @@ func (c *clientConn) relayResponse(up *upConn, e *entry, status int, reusable bo
 			e.mime = mediaType(v)
 		}
 	}
-	respBody := bodyCopy{src: up.br, srcConn: up.conn, dst: bw, dstConn: c.raw, idle: c.s.cfg.UpstreamIdleTimeout}
+	respBody := bodyCopy{src: up.br, srcConn: up.conn, dst: bw, dstConn: c.raw, idle: c.s.cfg.UpstreamIdleTimeout, connTokens: upTokens}
 	got, err := respBody.copy(f, n, outChunked)
 	e.down += got
 	if err == nil {
@@ -457,6 +484,7 @@ func writeRequestTail(bw *bufio.Writer, r *request, via, extra string) {
 	switch {
 	case r.chunked:
 		bw.WriteString("Transfer-Encoding: chunked\r\n")
+		writeTrailerAnnouncement(bw, &r.h)
 	case r.contentLength >= 0:
 		bw.WriteString("Content-Length: ")
 		bw.WriteString(strconv.FormatInt(r.contentLength, 10))
@@ -469,6 +497,30 @@ func writeRequestTail(bw *bufio.Writer, r *request, via, extra string) {
 	}
 	bw.WriteString(extra)
 	bw.WriteString("\r\n")
+}
+
+// upgradeAllowed reports whether every protocol an Upgrade field offers
+// is listed; "websocket/13" is the protocol websocket.
+func upgradeAllowed(allowed []string, v []byte) bool {
+	ok := true
+	n := 0
+	forEachToken(v, func(tok []byte) {
+		n++
+		name, _, _ := bytes.Cut(tok, []byte{'/'})
+		if !containsFoldBytes(allowed, name) {
+			ok = false
+		}
+	})
+	return ok && n > 0
+}
+
+func containsFoldBytes(list []string, b []byte) bool {
+	for _, s := range list {
+		if asciiEqualFold(b, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // switchProtocols relays a 101 response and turns the connection into a

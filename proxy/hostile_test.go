@@ -247,6 +247,12 @@ func TestSmuggling(t *testing.T) {
 		{name: "Transfer-Encoding: identity, chunked", raw: "POST " + target + " HTTP/1.1\r\n" + host + "Transfer-Encoding: identity, chunked\r\n\r\n0\r\n\r\n", status: 501, reason: "unsupported_transfer_encoding"},
 		{name: "Transfer-Encoding twice", raw: "POST " + target + " HTTP/1.1\r\n" + host + "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", status: 501, reason: "unsupported_transfer_encoding"},
 		{name: "Transfer-Encoding in HTTP/1.0", raw: "POST " + target + " HTTP/1.0\r\n" + host + "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", status: 400, reason: "ambiguous_framing"},
+		{name: "overflowing chunk size", raw: "POST " + target + " HTTP/1.1\r\n" + host + "Transfer-Encoding: chunked\r\n\r\n10000000000000005\r\nhello\r\n0\r\n\r\n", status: 400, reason: "ambiguous_framing"},
+		{name: "negative chunk size", raw: "POST " + target + " HTTP/1.1\r\n" + host + "Transfer-Encoding: chunked\r\n\r\n-5\r\nhello\r\n0\r\n\r\n", status: 400, reason: "ambiguous_framing"},
+		{name: "chunk data longer than its size", raw: "POST " + target + " HTTP/1.1\r\n" + host + "Transfer-Encoding: chunked\r\n\r\n3\r\nhello\r\n0\r\n\r\n", status: 400, reason: "ambiguous_framing"},
+		{name: "chunk size ended by a bare LF", raw: "POST " + target + " HTTP/1.1\r\n" + host + "Transfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n", status: 400, reason: "ambiguous_framing"},
+		{name: "chunk size with trailing junk", raw: "POST " + target + " HTTP/1.1\r\n" + host + "Transfer-Encoding: chunked\r\n\r\n5x\r\nhello\r\n0\r\n\r\n", status: 400, reason: "ambiguous_framing"},
+		{name: "chunk extension with a bare CR", raw: "POST " + target + " HTTP/1.1\r\n" + host + "Transfer-Encoding: chunked\r\n\r\n5;a\rb\r\nhello\r\n0\r\n\r\n", status: 400, reason: "ambiguous_framing"},
 		{name: "obs-fold line", raw: "GET " + target + " HTTP/1.1\r\n" + host + "X-Folded: a\r\n b\r\n\r\n", status: 400, reason: "malformed_request"},
 		{name: "folded Transfer-Encoding", raw: "POST " + target + " HTTP/1.1\r\n" + host + "Transfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n", status: 400, reason: "malformed_request"},
 		{name: "space before colon", raw: "POST " + target + " HTTP/1.1\r\n" + host + "Transfer-Encoding : chunked\r\n\r\n0\r\n\r\n", status: 400, reason: "malformed_request"},
@@ -438,4 +444,42 @@ func TestSlowClients(t *testing.T) {
 		})
 	}
 	assertServes(t, p, o, demoLinkID)
+}
+
+// TestInvalidChunkMidBodyAbortsBothSides: a chunk error that arrives after
+// the request went upstream cannot be taken back, so the upstream
+// connection is cut mid-body (its request never completes) and the client
+// gets 400 and a close.
+func TestInvalidChunkMidBodyAbortsBothSides(t *testing.T) {
+	t.Parallel()
+	gotEOF := make(chan []byte, 1)
+	o := startRawOrigin(t, func(c net.Conn, br *bufio.Reader, _ string) bool {
+		b, _ := io.ReadAll(br) // until the proxy cuts the connection
+		gotEOF <- b
+		return false
+	})
+	p := startProxy(t, withConfig(requiredPP))
+	c := dialPP(t, p.addr, demoLinkID)
+	br := bufio.NewReader(c)
+	io.WriteString(c, "POST http://"+o.addr+"/upload HTTP/1.1\r\nHost: "+o.addr+"\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+	o.nextHead(t)
+	io.WriteString(c, "5\r\nworldEXTRA\r\n0\r\n\r\n")
+	resp, _ := readResponse(t, br, "POST")
+	if resp.StatusCode != 400 || resp.Header.Get("X-Proxy-Error") != "ambiguous_framing" || !resp.Close {
+		t.Fatalf("%d %s close=%v, want 400 ambiguous_framing with a close", resp.StatusCode, resp.Header.Get("X-Proxy-Error"), resp.Close)
+	}
+	expectEOF(t, c, br)
+	select {
+	case b := <-gotEOF:
+		if bytes.Contains(b, []byte("0\r\n\r\n")) {
+			t.Errorf("the upstream got a complete body %q; it must be cut before the last chunk", b)
+		}
+	case <-time.After(ioTimeout):
+		t.Fatal("the upstream connection was not closed")
+	}
+	e := p.waitAccess(t, "aborted upload", func(e map[string]any) bool { return e["request_id"] == resp.Header.Get("X-Request-Id") })
+	if e["error"] != "ambiguous_framing" {
+		t.Errorf("access log error=%v, want ambiguous_framing", e["error"])
+	}
+	assertServes(t, p, okOrigin(t), demoLinkID)
 }

@@ -29,6 +29,8 @@ func (o observer) AuthFailed(tenant string) { o.m.AuthFailed(tenant) }
 
 func (o observer) TunnelOpened(tenant string) metrics.Tunnel { return o.m.TunnelOpened(tenant) }
 
+func (o observer) SpliceLearned(tenant string) { o.m.SpliceLearned(tenant) }
+
 // Request counts a finished request from its access-log entry, so the log
 // line and the counters always agree.
 func (o observer) Request(e *entry) {

@@ -295,21 +295,32 @@ func (r *request) parseAuthorityTarget(t []byte) error {
 	return nil
 }
 
-// setAuthority parses host[:port]; defPort 0 means the port is required.
+// setAuthority parses host[:port] into r.target; defPort 0 means the port
+// is required.
 func (r *request) setAuthority(a []byte, defPort uint16) error {
+	t, err := parseAuthority(a, defPort)
+	r.target = t
+	return err
+}
+
+// parseAuthority is the one host[:port] parser: request targets, Host
+// fields inside an inspected tunnel, HTTP/2 :authority and `egressd
+// explain` all use it, so none can read an authority another reads
+// differently. The host is acl.ParseHost's canonical form.
+func parseAuthority(a []byte, defPort uint16) (acl.Target, error) {
 	if len(a) == 0 || bytes.IndexByte(a, '@') >= 0 {
-		return errBadTarget
+		return acl.Target{}, errBadTarget
 	}
 	host, port := a, []byte(nil)
 	if a[0] == '[' {
 		end := bytes.IndexByte(a, ']')
 		if end < 0 {
-			return errBadTarget
+			return acl.Target{}, errBadTarget
 		}
 		host = a[:end+1]
 		if rest := a[end+1:]; len(rest) > 0 {
 			if rest[0] != ':' {
-				return errBadTarget
+				return acl.Target{}, errBadTarget
 			}
 			port = rest[1:]
 		}
@@ -320,17 +331,43 @@ func (r *request) setAuthority(a []byte, defPort uint16) error {
 	if port != nil {
 		n, err := strconv.ParseUint(string(port), 10, 16)
 		if err != nil || n == 0 {
-			return errBadTarget
+			return acl.Target{}, errBadTarget
 		}
 		p = uint16(n)
 	}
 	if p == 0 {
-		return errBadTarget
+		return acl.Target{}, errBadTarget
 	}
 	name, addr, err := acl.ParseHost(string(host))
 	if err != nil {
-		return errBadTarget
+		return acl.Target{}, errBadTarget
 	}
-	r.target = acl.Target{Host: name, Addr: addr, Port: p}
-	return nil
+	return acl.Target{Host: name, Addr: addr, Port: p}, nil
+}
+
+// ParseTarget is the target the proxy decides for a request for rawURL,
+// built by the proxy's own parser and normalisation, so `egressd explain`
+// cannot disagree with the running proxy. An empty method means what a
+// client sends for the URL: GET for http, a CONNECT tunnel for https. An
+// https URL with another method is a request inside an inspected tunnel.
+func ParseTarget(method, rawURL string) (acl.Target, error) {
+	var r request
+	if method == "" {
+		method = "GET"
+		if len(rawURL) > 8 && asciiEqualFold([]byte(rawURL[:8]), "https://") {
+			method = "CONNECT"
+		}
+	}
+	m := []byte(method)
+	if !isToken(m) {
+		return acl.Target{}, errMethodInvalid
+	}
+	r.method = internMethod(m)
+	if err := r.parseAbsoluteTarget([]byte(rawURL)); err != nil {
+		return acl.Target{}, err
+	}
+	if r.method == "CONNECT" {
+		r.target.Path = ""
+	}
+	return r.target, nil
 }

@@ -70,6 +70,7 @@ type Server struct {
 	upTLS     func(string) *tls.Config
 	limits    *tenantLimiter
 	inspector atomic.Pointer[tlsinspect.Inspector]
+	learn     spliceLearner // hosts spliced by learned splicing
 
 	idPrefix string
 	idSeq    atomic.Uint64

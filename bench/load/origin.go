@@ -10,6 +10,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -90,11 +91,25 @@ func startOrigin(addr string, coldHosts int, cert tls.Certificate, h http.Handle
 	o.plain = newChanListener(o.listeners[0].Addr())
 	o.tlsLn = newChanListener(o.listeners[0].Addr())
 
-	tlsCfg := &tls.Config{
+	h1Cfg := &tls.Config{
 		Certificates: []tls.Certificate{cert},
-		// HTTP/1.1 only: proxies forward HTTP/1.1 and the bench compares like with like.
+		// HTTP/1.1 for every client that does not offer h2: proxies forward
+		// HTTP/1.1 and the bench compares like with like.
 		NextProtos: []string{"http/1.1"},
 		MinVersion: tls.VersionTLS12,
+	}
+	h2Cfg := h1Cfg.Clone()
+	h2Cfg.NextProtos = []string{"h2", "http/1.1"}
+	tlsCfg := &tls.Config{
+		// h2 only to a client that offers it (the mitm-h2 mode, through an
+		// inspecting proxy that offers what its client did), so no other
+		// mode changes protocol.
+		GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			if slices.Contains(hello.SupportedProtos, "h2") {
+				return h2Cfg, nil
+			}
+			return h1Cfg, nil
+		},
 	}
 	for _, ln := range []net.Listener{o.plain, tls.NewListener(o.tlsLn, tlsCfg)} {
 		srv := &http.Server{

@@ -18,11 +18,12 @@ const (
 	ModeConnectThroughput = "connect-throughput"
 	ModeHTTPThroughput    = "http-throughput"
 	ModeMITM              = "mitm"
+	ModeMITMH2            = "mitm-h2"
 	ModeIdle              = "idle"
 )
 
 // Modes lists every mode in the order compare.sh runs them.
-var Modes = []string{ModeHTTPRPS, ModeConnectRate, ModeConnectThroughput, ModeHTTPThroughput, ModeMITM, ModeIdle}
+var Modes = []string{ModeHTTPRPS, ModeConnectRate, ModeConnectThroughput, ModeHTTPThroughput, ModeMITM, ModeMITMH2, ModeIdle}
 
 // maxOpsPerWorker bounds a duration-only run by count as well as by time.
 const maxOpsPerWorker = 10_000_000
@@ -110,7 +111,8 @@ func (c Config) validate() error {
 }
 
 // Run measures one mode against one proxy, using origin as the destination.
-// It returns one result, or two for mitm (cold and warm).
+// It returns one result, or two for mitm (cold and warm) and mitm-h2 (h2
+// streams and HTTP/1.1 keep-alive).
 func Run(ctx context.Context, cfg Config, origin *Origin) ([]Result, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -129,6 +131,8 @@ func Run(ctx context.Context, cfg Config, origin *Origin) ([]Result, error) {
 		return r.one(ModeConnectThroughput, r.httpOp(true, streamPath(cfg.Size), cfg.Size))
 	case ModeMITM:
 		return r.mitm(ctx)
+	case ModeMITMH2:
+		return r.mitmH2(ctx)
 	case ModeIdle:
 		res, err := r.idle(ctx)
 		return []Result{res}, err

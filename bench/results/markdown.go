@@ -44,6 +44,7 @@ func WriteMarkdown(w io.Writer, meta Meta, groups []Group) error {
 		b.WriteString("\n")
 	}
 	writeTargets(&b, groups)
+	writeH2Ratios(&b, groups)
 	writeModes(&b, groups)
 	if len(meta.Profiles) > 0 {
 		b.WriteString("## egressd CPU profiles\n\nTaken after the measured rounds, 3 s under each mode (same load, not counted above).\n\n")

@@ -76,3 +76,27 @@ func TestReadRejectsBadLines(t *testing.T) {
 		})
 	}
 }
+
+func TestMarkdownInspectedH2Ratios(t *testing.T) {
+	groups := Summarize([]load.Result{
+		{Mode: "mitm-h2", Target: "egressd", Ops: 1, OpsPerCPUS: f(3000)},
+		{Mode: "mitm-h1-keepalive", Target: "egressd", Ops: 1, OpsPerCPUS: f(2000)},
+		{Mode: "mitm-h2", Target: "squid", Ops: 1, OpsPerCPUS: f(1000), Note: "the proxy negotiated \"\", not h2"},
+		{Mode: "mitm-h1-keepalive", Target: "squid", Ops: 1, Errors: 1},
+	})
+	var b strings.Builder
+	if err := WriteMarkdown(&b, Meta{Date: "today"}, groups); err != nil {
+		t.Fatal(err)
+	}
+	md := b.String()
+	for _, want := range []string{
+		"| egressd h2, 16 streams on one tunnel ÷ egressd HTTP/1.1, 16 keep-alive tunnels | 1.50× |",
+		"| egressd h2, 16 streams on one tunnel ÷ Squid ssl_bump with the same client (falls back to HTTP/1.1) | 3.00× |",
+		"| egressd HTTP/1.1 keep-alive ÷ Squid ssl_bump HTTP/1.1 keep-alive | no data",
+		"## mitm-h2",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+}

@@ -152,13 +152,13 @@ func TestCheck(t *testing.T) {
 		{
 			name:       "valid config",
 			config:     validConfig("127.0.0.1:3128", "127.0.0.1:9090"),
-			wantStdout: []string{"CONFIG: OK\n", "tenants: 1 [demo]", "proxy_protocol optional"},
+			wantStdout: []string{"CONFIG: OK config_hash=", "tenants: 1 [demo]", "proxy_protocol optional"},
 		},
 		{
-			name:       "unknown key names its line",
+			name:       "unknown key names its line and the likely key",
 			config:     "proxy:\n  listen: \"127.0.0.1:3128\"\n  listn: \"127.0.0.1:3129\"\n",
 			wantCode:   1,
-			wantStderr: []string{"egressd check: CONFIG: line 3: field listn not found"},
+			wantStderr: []string{"egressd check: CONFIG:3: proxy.listn: unknown key (did you mean listen?)"},
 		},
 		{
 			name: "invalid value names its path and line",

@@ -7,6 +7,7 @@ import (
 
 	"github.com/egressd/egressd/acl"
 	"github.com/egressd/egressd/internal/config"
+	"github.com/egressd/egressd/internal/lint"
 )
 
 // rulesReport sets access logs against a config's rules: hits per rule,
@@ -50,7 +51,18 @@ func rulesReport(e env, args []string) error {
 		defer f.Close()
 		logs = append(logs, f)
 	}
-	rep, err := acl.BuildRulesReport(pol, logs, *top)
+	shadowed := map[string][]acl.Shadowing{}
+	for _, f := range lint.Config(cfg.ACL) {
+		if f.Rule == "" {
+			continue // not a shadowing finding
+		}
+		effect := "redundant"
+		if f.Overridden {
+			effect = "overridden"
+		}
+		shadowed[f.Tenant] = append(shadowed[f.Tenant], acl.Shadowing{Rule: f.Rule, By: f.By, Effect: effect})
+	}
+	rep, err := acl.BuildRulesReport(pol, shadowed, logs, *top)
 	if err != nil {
 		return err
 	}

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"net/netip"
-	"net/url"
+	"os"
 	"os/signal"
 	"slices"
 	"strconv"
@@ -12,9 +14,12 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/egressd/egressd/acl"
 	"github.com/egressd/egressd/inject"
 	"github.com/egressd/egressd/metrics"
+	"github.com/egressd/egressd/proxy"
 	"github.com/egressd/egressd/tlsinspect"
 )
 
@@ -38,6 +43,7 @@ func explain(e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	notes := stubUnreadablePasswordFiles(&cfg.ACL)
 	pol, err := acl.Compile(cfg.ACL)
 	if err != nil {
 		return err
@@ -57,7 +63,40 @@ func explain(e env, args []string) error {
 	}
 	fmt.Fprint(e.stdout, acl.Explain(pol, id, cred, t))
 	fmt.Fprintf(e.stdout, "%-12s %s\n", "inspection:", inspectionVerdict(pol, cfg.TLS.Enabled(), pol.Decide(id, cred, t), t))
+	for _, n := range notes {
+		fmt.Fprintf(e.stdout, "%-12s %s\n", "note:", n)
+	}
 	return nil
+}
+
+// stubUnreadablePasswordFiles lets explain run on a production config
+// away from its pod: a password_file that is a mounted Secret there does
+// not exist on a laptop, and no decision without --user depends on its
+// content. Such a user gets a hash of a random password nobody knows, so
+// recognition by network identity is explained exactly and --user for
+// that user fails as a wrong password would; the returned notes say so.
+func stubUnreadablePasswordFiles(cfg *acl.Config) []string {
+	var notes []string
+	for i := range cfg.Tenants {
+		for j := range cfg.Tenants[i].Users {
+			u := &cfg.Tenants[i].Users[j]
+			if u.PasswordFile == "" {
+				continue
+			}
+			if _, err := os.ReadFile(u.PasswordFile); err == nil {
+				continue
+			}
+			var secret [16]byte
+			rand.Read(secret[:])
+			h, err := bcrypt.GenerateFromPassword([]byte(hex.EncodeToString(secret[:])), bcrypt.MinCost)
+			if err != nil {
+				continue // Compile reports the unreadable file itself
+			}
+			u.PasswordFile, u.BCrypt = "", string(h)
+			notes = append(notes, fmt.Sprintf("tenants[%d].users[%d].password_file is not readable here: --user %s cannot be verified", i, j, u.Name))
+		}
+	}
+	return notes
 }
 
 // identityFlags are explain's flags that describe the caller.
@@ -172,56 +211,42 @@ func describeIdentity(id acl.Identity) string {
 // tunnel to t: bump (decrypt and decide each request) or splice, and why.
 func inspectionVerdict(pol *acl.Policy, caLoaded bool, d acl.Decision, t acl.Target) string {
 	switch {
-	case t.Method != "CONNECT":
+	case t.Scheme == "http":
 		return "none: not a tunnel (a plain http:// request is seen in full)"
-	case d.Action != acl.Allow:
+	case d.Tenant == "":
+		return "none: the tunnel is refused"
+	case t.Method == "CONNECT" && d.Action != acl.Allow:
 		return "none: the tunnel is refused"
 	}
 	ins, why := pol.InspectionWhy(d.Tenant, t.Host)
+	bump := ins.Bump && caLoaded
+	if ins.Bump && !caLoaded {
+		why += ", but tls_inspection has no ca_cert, so nothing is bumped"
+	}
 	verdict := "splice"
-	if ins.Bump {
+	if bump {
 		verdict = "bump"
 	}
-	if ins.Bump && !caLoaded {
-		return "splice: " + why + ", but tls_inspection has no ca_cert, so nothing is bumped"
+	out := fmt.Sprintf("%s: %s (sni_check %s)", verdict, why, ins.SNICheck)
+	if t.Method != "CONNECT" {
+		// An https:// request with a method is only ever decided inside a
+		// bumped tunnel; a spliced tunnel shows the proxy its CONNECT only.
+		if bump {
+			out += "; this request is decided inside the bumped tunnel"
+		} else {
+			out += "; the proxy sees only the CONNECT, so this method and path are never decided (explain the URL without -method)"
+		}
 	}
-	return fmt.Sprintf("%s: %s (sni_check %s)", verdict, why, ins.SNICheck)
+	return out
 }
 
-// targetFromURL builds the Target the proxy would build for this URL.
+// targetFromURL is the Target the proxy builds for this URL, from the
+// proxy's own parser (proxy.ParseTarget), so explain and serve agree on
+// every spelling of a host, port, method and path.
 func targetFromURL(raw, method string) (acl.Target, error) {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return acl.Target{}, fmt.Errorf("%q: not an absolute URL", raw)
-	}
-	host, addr, err := acl.ParseHost(u.Hostname())
+	t, err := proxy.ParseTarget(method, raw)
 	if err != nil {
-		return acl.Target{}, err
-	}
-	t := acl.Target{Scheme: u.Scheme, Host: host, Addr: addr, Method: method, Path: u.Path}
-	switch u.Scheme {
-	case "http":
-		t.Port = 80
-		if t.Method == "" {
-			t.Method = "GET"
-		}
-		if t.Path == "" {
-			t.Path = "/"
-		}
-	case "https":
-		t.Port = 443
-		if t.Method == "" {
-			t.Method, t.Path = "CONNECT", ""
-		}
-	default:
-		return acl.Target{}, fmt.Errorf("%q: scheme must be http or https", raw)
-	}
-	if p := u.Port(); p != "" {
-		n, err := strconv.ParseUint(p, 10, 16)
-		if err != nil || n == 0 {
-			return acl.Target{}, fmt.Errorf("%q: bad port", raw)
-		}
-		t.Port = uint16(n)
+		return acl.Target{}, fmt.Errorf("%q: %w (want an absolute http:// or https:// URL)", raw, err)
 	}
 	return t, nil
 }

@@ -32,6 +32,12 @@ const (
 	FieldUser       = "user"
 	// FieldSNI is the ClientHello server name of a tunnel, when it sent one.
 	FieldSNI = "sni"
+	// FieldUpgrade is the protocol a request asked to switch to: forwarded
+	// when proxy.upgrades lists it (the entry then covers the tunnel after
+	// the 101), removed from the request otherwise.
+	FieldUpgrade = "upgrade"
+	// FieldUpgradeRefused is true when the upgrade was removed.
+	FieldUpgradeRefused = "upgrade_refused"
 )
 
 // Entry is one access line as read back. Optional fields the writer omits
@@ -61,6 +67,9 @@ type Entry struct {
 	Error      string
 	User       string
 	SNI        string
+	Upgrade    string
+	// UpgradeRefused: the upgrade was not forwarded.
+	UpgradeRefused bool
 }
 
 // Parse decodes one JSON log line. A line that is not JSON, or whose
@@ -84,6 +93,7 @@ func Parse(line []byte) (Entry, error) {
 		{FieldStatus, &e.Status}, {FieldBytesUp, &e.BytesUp}, {FieldBytesDown, &e.BytesDown},
 		{FieldDurationMS, &e.DurationMS}, {FieldUpstream, &e.Upstream}, {FieldError, &e.Error},
 		{FieldUser, &e.User}, {FieldSNI, &e.SNI},
+		{FieldUpgrade, &e.Upgrade}, {FieldUpgradeRefused, &e.UpgradeRefused},
 	}
 	for _, f := range fields {
 		v, ok := raw[f.name]
