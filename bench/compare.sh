@@ -363,6 +363,60 @@ fi
 
 "$BENCH" report --in "$RESULTS" --commands "$CMDS" --notes "$NOTES" --profiles "$OUT" --out bench/RESULTS.md
 
+# --- Syscalls per operation (issue 18): strace -c on the proxy, all its
+# threads, while the load generator runs a short connect-rate and http-rps
+# run; counts are divided by the operations the load generator completed.
+# strace slows the proxy down, so only the counts are reported, never times.
+if command -v strace >/dev/null && command -v python3 >/dev/null; then
+	STRACE_PROXIES=(egressd relay)
+	((HAVE_SQUID)) && STRACE_PROXIES+=(squid)
+	for mode in connect-rate http-rps; do
+		for name in "${STRACE_PROXIES[@]}"; do
+			if ! start "$name"; then continue; fi
+			sfile=$OUT/strace-$name-$mode.txt
+			strace -c -f -q -o "$sfile" -p "$PROXY_PID" &
+			spid=$!
+			sleep 0.5
+			"${PIN_LOAD[@]}" "$BENCH" run --json --name "$name" --mode "$mode" --proxy "$PROXY_ADDR" "${RELAY_FLAG[@]}" \
+				--proxy-protocol v2 --link-id "$LINK_ID" --origin "$ORIGIN" --origin-cert "$OUT/origin.pem" \
+				--origin-key "$OUT/origin-key.pem" $(mode_args "$mode" | sed "s/--duration [^ ]*/--duration 2s/") \
+				>"$OUT/strace-$name-$mode.json" 2>>"$OUT/bench.log" || true
+			kill -INT "$spid" 2>/dev/null || true
+			wait "$spid" 2>/dev/null || true
+			stop
+		done
+	done
+	python3 - "$OUT" "${STRACE_PROXIES[@]}" >>bench/RESULTS.md <<'PY'
+import json, os, sys
+out, names = sys.argv[1], sys.argv[2:]
+print("\n## Syscalls per operation\n")
+print("`strace -c -f -p PROXY` during a 2 s run of each mode (same load flags, shorter); calls divided by the operations completed. "
+      "An operation is one new tunnel (CONNECT, TLS resumption through the tunnel, one GET) for connect-rate and one request for http-rps. "
+      "The top syscalls are listed by calls per operation.\n")
+for mode in ("connect-rate", "http-rps"):
+    print(f"### {mode}\n")
+    print("| proxy | ops | syscalls/op | top syscalls per op |")
+    print("|---|---:|---:|---|")
+    for n in names:
+        try:
+            ops = json.loads(open(os.path.join(out, f"strace-{n}-{mode}.json")).read().splitlines()[-1])["ops"]
+            rows = {}
+            for line in open(os.path.join(out, f"strace-{n}-{mode}.txt")):
+                f = line.split()
+                if len(f) >= 5 and f[0][0].isdigit() and f[-1] != "total":
+                    rows[f[-1]] = int(f[3])
+        except (OSError, ValueError, KeyError, IndexError):
+            print(f"| {n} | - | - | no trace |")
+            continue
+        if not ops:
+            print(f"| {n} | 0 | - | no operations completed |")
+            continue
+        top = sorted(rows.items(), key=lambda kv: -kv[1])[:8]
+        print(f"| {n} | {ops} | {sum(rows.values())/ops:.1f} | " + ", ".join(f"{k} {v/ops:.1f}" for k, v in top) + " |")
+    print()
+PY
+fi
+
 # --- Go micro-benchmarks of the hot paths, pinned like the proxy, so a
 # change in the figures above can be traced to a stage.
 MICRO=(go test -run '^$' -bench . -benchmem -benchtime 300ms -cpu 1 ./acl ./tlsinspect ./proxy ./metrics)

@@ -103,6 +103,7 @@ type Metrics struct {
 	authFailures    *prometheus.CounterVec
 
 	reloads           [2]prometheus.Counter // index 0 success, 1 failure
+	reloadCauses      [numReloadCauses]prometheus.Counter
 	lastReloadSuccess prometheus.Gauge
 	lastReloadOK      prometheus.Gauge
 	configInfo        *prometheus.GaugeVec
@@ -265,6 +266,13 @@ func New(reg prometheus.Registerer, build BuildInfo) *Metrics {
 	}, []string{labelResult})
 	m.reloads[0] = reloads.WithLabelValues("success")
 	m.reloads[1] = reloads.WithLabelValues("failure")
+	reloadCauses := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "config_reload_triggers_total",
+		Help: "Reload attempts by what triggered them: config (the config file changed), referenced_file (a password file, CA or root file changed), signal (SIGHUP).",
+	}, []string{"cause"})
+	for i := range m.reloadCauses {
+		m.reloadCauses[i] = reloadCauses.WithLabelValues(ReloadCause(i).String())
+	}
 
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "build_info",
@@ -282,7 +290,7 @@ func New(reg prometheus.Registerer, build BuildInfo) *Metrics {
 		m.dialDuration, m.dnsDuration, dialErrors,
 		proxyHeaders,
 		m.limitRejections, m.authFailures,
-		reloads, m.lastReloadSuccess, m.lastReloadOK, m.configInfo,
+		reloads, reloadCauses, m.lastReloadSuccess, m.lastReloadOK, m.configInfo,
 		m.mintDuration, m.cacheHits, m.cacheMisses, m.cacheEntries, m.caExpiry, m.bumped, m.learned,
 		buildInfo,
 	)

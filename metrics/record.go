@@ -257,6 +257,27 @@ func (m *Metrics) AuthFailed(tenant string) {
 // success hash (any short stable digest of the config) becomes the only
 // egressd_config_info series; on failure the previous hash stays, because
 // the previous configuration is still in force.
+// ReloadCause is what triggered a reload attempt.
+type ReloadCause uint8
+
+const (
+	ReloadConfig         ReloadCause = iota // the config file's content changed
+	ReloadReferencedFile                    // a file the config names changed (a rotated Secret)
+	ReloadSignal                            // SIGHUP
+	numReloadCauses
+)
+
+func (c ReloadCause) String() string {
+	return [numReloadCauses]string{"config", "referenced_file", "signal"}[c]
+}
+
+// ReloadTriggered counts a reload attempt by its cause.
+func (m *Metrics) ReloadTriggered(c ReloadCause) {
+	if m != nil {
+		m.reloadCauses[c].Inc()
+	}
+}
+
 func (m *Metrics) ConfigLoaded(hash string, err error) {
 	if m == nil {
 		return

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,22 +17,28 @@ import (
 // ConfigMap: config.yaml -> ..data/config.yaml, ..data -> ..<version>.
 // swap publishes a new version by replacing the ..data symlink atomically,
 // which never writes to the file egressd opened.
+// A Secret is projected the same way, so newProjectedDir serves both.
 type configMapDir struct {
 	t       *testing.T
 	dir     string
+	name    string
 	version int
 }
 
 func newConfigMapDir(t *testing.T, text string) *configMapDir {
-	d := &configMapDir{t: t, dir: t.TempDir()}
+	return newProjectedDir(t, "config.yaml", text)
+}
+
+func newProjectedDir(t *testing.T, name, text string) *configMapDir {
+	d := &configMapDir{t: t, dir: t.TempDir(), name: name}
 	d.swap(text)
-	if err := os.Symlink(filepath.Join("..data", "config.yaml"), filepath.Join(d.dir, "config.yaml")); err != nil {
+	if err := os.Symlink(filepath.Join("..data", name), filepath.Join(d.dir, name)); err != nil {
 		t.Fatal(err)
 	}
 	return d
 }
 
-func (d *configMapDir) path() string { return filepath.Join(d.dir, "config.yaml") }
+func (d *configMapDir) path() string { return filepath.Join(d.dir, d.name) }
 
 func (d *configMapDir) swap(text string) {
 	d.t.Helper()
@@ -43,7 +47,7 @@ func (d *configMapDir) swap(text string) {
 	if err := os.Mkdir(filepath.Join(d.dir, ver), 0o755); err != nil {
 		d.t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(d.dir, ver, "config.yaml"), []byte(text), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(d.dir, ver, d.name), []byte(text), 0o644); err != nil {
 		d.t.Fatal(err)
 	}
 	tmp := filepath.Join(d.dir, "..data_tmp")
@@ -104,19 +108,7 @@ func startWithConfig(t *testing.T, path string, s *server) {
 // getStatus sends one absolute-form GET through the proxy.
 func getStatus(t *testing.T, proxyAddr, target string) int {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", proxyAddr, 5*time.Second)
-	if err != nil {
-		t.Fatalf("dial proxy: %v", err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	fmt.Fprintf(c, "GET http://%s/ HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", target, target)
-	resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: "GET"})
-	if err != nil {
-		t.Fatalf("read response: %v", err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode
+	return rawStatus(t, proxyAddr, fmt.Sprintf("GET http://%s/ HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", target, target))
 }
 
 func metricsText(t *testing.T, admin string) string {

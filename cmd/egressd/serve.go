@@ -106,8 +106,8 @@ func serve(e env, args []string) error {
 		zap.String("config_hash", hash(raw)))
 
 	logFeeds(log, pol)
-	feeds := cfg.ACL.FeedFiles()
-	r := &reloader{path: *path, log: log, srv: srv, metrics: m, last: hash(raw), proxyCfg: cfg.Proxy, files: feeds, stamp: fileStamp(feeds)}
+	r := &reloader{path: *path, log: log, srv: srv, metrics: m, last: hash(raw), proxyCfg: cfg.Proxy, files: cfg.Files(), feeds: cfg.ACL.FeedFiles()}
+	r.lastFiles, r.feedStamp = hashFiles(r.files), fileStamp(r.feeds)
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(signals)
@@ -164,19 +164,22 @@ func drain(log *zap.Logger, srv *proxy.Server, admin *http.Server, cfg proxy.Con
 	}
 }
 
-// reloader swaps the policy when the config file changes. An invalid file
-// is logged and counted, and the policy in force stays.
+// reloader swaps the policy when the config file, or a file it names
+// (a password file, the CA), changes. An invalid result is logged and
+// counted, and the policy in force stays.
 type reloader struct {
-	path     string
-	log      *zap.Logger
-	srv      *proxy.Server
-	metrics  *metrics.Metrics
-	last     string
-	proxyCfg proxy.Config
-	// files are the deny feeds of the config last parsed and stamp their
-	// fileStamp: a changed feed reloads like a changed config.
-	files []string
-	stamp string
+	path      string
+	log       *zap.Logger
+	srv       *proxy.Server
+	metrics   *metrics.Metrics
+	last      string // hash of the config file
+	files     []string
+	lastFiles string // hash of the content of files
+	// feeds are the deny feed files, stamped by size and time instead of
+	// hashed: a feed can be tens of MB, too much to read every poll.
+	feeds     []string
+	feedStamp string
+	proxyCfg  proxy.Config
 }
 
 func (r *reloader) reload(forced bool) {
@@ -191,36 +194,64 @@ func (r *reloader) reload(forced bool) {
 		return
 	}
 	h := hash(raw)
-	if h == r.last && fileStamp(r.files) == r.stamp && !forced {
+	cause := metrics.ReloadSignal
+	switch {
+	case forced:
+	case h != r.last:
+		cause = metrics.ReloadConfig
+	case hashFiles(r.files) != r.lastFiles, fileStamp(r.feeds) != r.feedStamp:
+		cause = metrics.ReloadReferencedFile
+	default:
 		return
 	}
+	r.metrics.ReloadTriggered(cause)
 	r.last = h
 	cfg, err := config.Parse(raw, r.path)
 	var pol *acl.Policy
 	var insp *tlsinspect.Inspector
 	if err == nil {
-		// Stamped before Compile reads them: a write racing the read is
-		// seen as one more change at the next poll.
-		r.files = cfg.ACL.FeedFiles()
-		r.stamp = fileStamp(r.files)
+		// Hashed before they are read, so a file that changes while the
+		// policy is built is seen again at the next poll.
+		r.files, r.feeds = cfg.Files(), cfg.ACL.FeedFiles()
+		r.lastFiles, r.feedStamp = hashFiles(r.files), fileStamp(r.feeds)
 		pol, insp, err = buildPolicy(cfg, r.metrics)
+	} else {
+		r.lastFiles, r.feedStamp = hashFiles(r.files), fileStamp(r.feeds)
 	}
 	r.metrics.ConfigLoaded(h, err)
 	if err != nil {
-		r.log.Error("config reload failed: keeping the policy in force", zap.String("config_hash", h), zap.Error(err))
+		r.log.Error("config reload failed: keeping the policy in force", zap.String("config_hash", h),
+			zap.Stringer("cause", cause), zap.Error(err))
 		return
 	}
 	r.metrics.SetTenants(pol.Tenants())
 	r.metrics.SetRules(pol.RuleNames())
 	r.srv.SetPolicy(pol)
 	r.srv.SetInspector(insp)
-	r.log.Info("config reloaded", zap.String("config_hash", h), zap.Strings("tenants", pol.Tenants()))
+	r.log.Info("config reloaded", zap.String("config_hash", h), zap.Stringer("cause", cause), zap.Strings("tenants", pol.Tenants()))
 	logFeeds(r.log, pol)
 	// Both sides come from config.Parse, defaults applied: compare the
 	// typed values, not their printed form.
 	if !reflect.DeepEqual(cfg.Proxy, r.proxyCfg) {
 		r.log.Warn("proxy: section changed; listener settings take effect at the next restart")
 	}
+}
+
+// hashFiles fingerprints the content of files. A file that cannot be read
+// counts as its error, so one that appears or disappears is a change too.
+// Reading follows symlinks, so a Secret's ..data swap is a change.
+func hashFiles(files []string) string {
+	sum := sha256.New()
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			b = []byte("unreadable: " + err.Error())
+		}
+		n := sha256.Sum256(b)
+		sum.Write([]byte(f))
+		sum.Write(n[:])
+	}
+	return hex.EncodeToString(sum.Sum(nil)[:8])
 }
 
 // buildPolicy compiles what a config decides per request: the policy and

@@ -100,7 +100,7 @@ func TestChecksCatchBrokenCorporateSets(t *testing.T) {
 			name:    "config with a typo",
 			check:   checkConfigValid,
 			breakIt: func(t *testing.T, s *Set) { editConfig(t, s, "drain_timeout: 25s", "drain_timout: 25s") },
-			wantErr: "field drain_timout not found in type proxy.Config",
+			wantErr: "proxy.drain_timout: unknown key (did you mean drain_timeout?)",
 		},
 		{
 			name:    "config that fails validation",

@@ -9,8 +9,9 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"io"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -88,24 +89,7 @@ func Load(path string) (Config, error) {
 
 // Parse is Load for bytes already read; name prefixes every message.
 func Parse(data []byte, name string) (Config, error) {
-	var cfg Config
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return cfg, fmt.Errorf("%s: %w", name, err)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil {
-		if errors.Is(err, io.EOF) {
-			return cfg, fmt.Errorf("%s: config is empty", name)
-		}
-		return cfg, fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:\n  "))
-	}
-	cfg.SetDefaults()
-	if err := cfg.Validate(); err != nil {
-		return cfg, located(err, &root, name)
-	}
-	return cfg, nil
+	return ParseAll(data, name)
 }
 
 // SetDefaults fills every unset field with its documented default.
@@ -164,19 +148,25 @@ func (c *Config) Validate() error {
 
 // located prefixes each joined error with file:line, found by walking the
 // YAML path the message starts with ("tenants[2].rules[0]: ...").
-func located(err error, root *yaml.Node, name string) error {
-	var list []error
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		for _, e := range j.Unwrap() {
-			if inner, ok := e.(interface{ Unwrap() []error }); ok {
-				list = append(list, inner.Unwrap()...)
-			} else {
-				list = append(list, e)
-			}
-		}
-	} else {
-		list = []error{err}
+// leaves flattens joined errors at any depth: validation joins per
+// section, and ParseAll joins those again.
+func leaves(err error) []error {
+	if err == nil {
+		return nil
 	}
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return []error{err}
+	}
+	var out []error
+	for _, e := range j.Unwrap() {
+		out = append(out, leaves(e)...)
+	}
+	return out
+}
+
+func located(err error, root *yaml.Node, name string) error {
+	list := leaves(err)
 	out := make([]error, 0, len(list))
 	for _, e := range list {
 		msg := e.Error()
@@ -248,4 +238,47 @@ func child(n *yaml.Node, seg string) *yaml.Node {
 		}
 	}
 	return nil
+}
+
+// Files are the paths the config reads besides itself: password files,
+// parent proxy credentials, the inspection CA, its chain and the upstream
+// roots. A reload follows
+// their content as well as the config's, so a rotated Secret takes effect
+// without an edit to the config.
+func (c Config) Files() []string {
+	var files []string
+	for _, t := range c.ACL.Tenants {
+		for _, u := range t.Users {
+			if u.PasswordFile != "" {
+				files = append(files, u.PasswordFile)
+			}
+		}
+	}
+	// Parent proxy credentials are read at Compile like password files.
+	// Deny feeds are not here: they can be large, and the reloader stamps
+	// them by size and time instead (acl.Config.FeedFiles).
+	for _, t := range c.ACL.Tenants {
+		if u := t.UpstreamProxy; u != nil && u.CredentialsFile != "" {
+			files = append(files, u.CredentialsFile)
+		}
+		for _, r := range t.Rules {
+			if u := r.UpstreamProxy; u != nil && u.CredentialsFile != "" {
+				files = append(files, u.CredentialsFile)
+			}
+		}
+	}
+	// Sorted: the reloader hashes the list in order, and map order varies.
+	for _, name := range slices.Sorted(maps.Keys(c.ACL.Rulesets)) {
+		for _, r := range c.ACL.Rulesets[name] {
+			if u := r.UpstreamProxy; u != nil && u.CredentialsFile != "" {
+				files = append(files, u.CredentialsFile)
+			}
+		}
+	}
+	for _, f := range []string{c.TLS.CACert, c.TLS.CAKey, c.TLS.Chain} {
+		if f != "" {
+			files = append(files, f)
+		}
+	}
+	return append(files, c.TLS.UpstreamRoots...)
 }

@@ -31,7 +31,7 @@ func TestLoadErrorsNameTheLine(t *testing.T) {
 		file string
 		want []string
 	}{
-		{"unknown_key.yaml", []string{"testdata/unknown_key.yaml: line 3: field lisen not found"}},
+		{"unknown_key.yaml", []string{"testdata/unknown_key.yaml:3: proxy.lisen: unknown key (did you mean listen?)"}},
 		{"empty.yaml", []string{"testdata/empty.yaml: config is empty"}},
 		{"required_without_trust.yaml", []string{
 			"testdata/required_without_trust.yaml:2: proxy.trusted_proxies: required when proxy_protocol is required",

@@ -15,10 +15,8 @@ import (
 // check`: unknown keys (with the closest valid key, in YAML terms, never a
 // Go type name) and durations written as bare numbers, next to every
 // validation error, each with its line. The config is usable only when the
-// error is nil.
-//
-// Parse itself keeps yaml.v3's strict decoder message for unknown keys,
-// which deploy/deploycheck asserts on.
+// error is nil. serve, reload and check all parse this way, so the
+// message an operator reads is the same wherever the file is loaded.
 func ParseAll(data []byte, name string) (Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
