@@ -143,4 +143,7 @@ type Decision struct {
 	// this name may be logged: a name a client merely sent (ignored by a
 	// tenant without users, or rejected) proves nothing about who called.
 	User string
+	// Upstream is the parent proxy the allowed traffic goes through, nil
+	// to dial the destination directly.
+	Upstream *UpstreamProxy
 }

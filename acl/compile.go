@@ -27,6 +27,7 @@ type Policy struct {
 	users         map[string]*user
 	defaultTenant int32 // -1: unknown callers are denied
 	reportOnly    bool
+	feeds         []*feed // deny feeds, config order, applied before every tenant's rules
 	// salt keys the in-memory password digests of the credential cache so
 	// a memory dump does not hold plain SHA-256 of passwords.
 	salt [32]byte
@@ -59,6 +60,8 @@ type tenant struct {
 	cidrs   *prefixTable // CIDR rules
 	anyDest []int32      // rules without domains or cidrs: any destination
 
+	upstream *UpstreamProxy // the tenant's parent proxy, nil: direct
+
 	// authSlots bounds concurrent bcrypt verifications for this tenant, so
 	// guessing against one tenant's users cannot eat every core.
 	authSlots chan struct{}
@@ -72,6 +75,8 @@ type rule struct {
 	methods []string
 	schemes []string
 	paths   []string
+	// upstream is the rule's own parent proxy; nil uses the tenant's.
+	upstream *UpstreamProxy
 }
 
 type inspection struct {
@@ -110,6 +115,14 @@ func Compile(cfg Config) (*Policy, error) {
 		return nil, fmt.Errorf("compile: salt: %w", err)
 	}
 	var errs []error
+	for i, fc := range cfg.DenyFeeds {
+		f, err := compileFeed(fc)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("deny_feeds[%d].file: %w", i, err))
+			continue
+		}
+		p.feeds = append(p.feeds, f)
+	}
 	for i, tc := range cfg.Tenants {
 		t, err := p.compileTenant(cfg, i, tc)
 		if err != nil {
@@ -151,6 +164,10 @@ func (p *Policy) compileTenant(cfg Config, i int, tc TenantConfig) (*tenant, err
 		p.sources.add(pr, idx)
 	}
 	var errs []error
+	var err error
+	if t.upstream, err = compileUpstreamProxy(tc.UpstreamProxy); err != nil {
+		errs = append(errs, fmt.Errorf("tenants[%d].upstream_proxy.%w", i, err))
+	}
 	for j, uc := range tc.Users {
 		u, err := p.compileUser(uc, idx)
 		if err != nil {
@@ -162,17 +179,23 @@ func (p *Policy) compileTenant(cfg Config, i int, tc TenantConfig) (*tenant, err
 	for j, rc := range tc.Rules {
 		if strings.HasPrefix(rc.Ruleset, BuiltinPrefix) {
 			for _, br := range builtinRules(rc.Ruleset, tc.Cloud, tc.Region) {
-				t.addRule(br, br.Name)
+				t.addRule(br, br.Name) // built-ins have no upstream_proxy: nothing to read
 			}
 			continue
 		}
 		if rc.Ruleset != "" {
 			for k, sr := range cfg.Rulesets[rc.Ruleset] {
-				t.addRule(sr, fmt.Sprintf("rulesets.%s[%d]", rc.Ruleset, k))
+				path := fmt.Sprintf("rulesets.%s[%d]", rc.Ruleset, k)
+				if err := t.addRule(sr, path); err != nil {
+					errs = append(errs, fmt.Errorf("%s.upstream_proxy.%w", path, err))
+				}
 			}
 			continue
 		}
-		t.addRule(rc, fmt.Sprintf("tenants[%d].rules[%d]", i, j))
+		path := fmt.Sprintf("tenants[%d].rules[%d]", i, j)
+		if err := t.addRule(rc, path); err != nil {
+			errs = append(errs, fmt.Errorf("%s.upstream_proxy.%w", path, err))
+		}
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -180,8 +203,13 @@ func (p *Policy) compileTenant(cfg Config, i int, tc TenantConfig) (*tenant, err
 	return t, nil
 }
 
-// addRule compiles a validated rule; parse errors cannot happen here.
-func (t *tenant) addRule(rc RuleConfig, path string) {
+// addRule compiles a validated rule; parse errors cannot happen here,
+// only a parent proxy's credentials file can fail to read.
+func (t *tenant) addRule(rc RuleConfig, path string) error {
+	up, err := compileUpstreamProxy(rc.UpstreamProxy)
+	if err != nil {
+		return err
+	}
 	id := int32(len(t.rules))
 	r := rule{
 		name:    rc.Name,
@@ -189,6 +217,8 @@ func (t *tenant) addRule(rc RuleConfig, path string) {
 		cidrs:   mustPrefixes(rc.CIDRs),
 		schemes: rc.Schemes,
 		paths:   rc.Paths,
+
+		upstream: up,
 	}
 	if r.name == "" {
 		r.name = path
@@ -212,6 +242,7 @@ func (t *tenant) addRule(rc RuleConfig, path string) {
 	if len(rc.Domains) == 0 && len(rc.CIDRs) == 0 {
 		t.anyDest = append(t.anyDest, id)
 	}
+	return nil
 }
 
 func (p *Policy) compileUser(uc UserConfig, tenant int32) (*user, error) {

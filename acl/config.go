@@ -35,6 +35,9 @@ type Config struct {
 	// ReportOnly turns every rule or default deny into an allowed request
 	// logged as would_deny. Default false.
 	ReportOnly bool `yaml:"report_only"`
+	// DenyFeeds are blocklists applied to every tenant before its rules;
+	// a match is denied with rule "feed/NAME". See DenyFeedConfig.
+	DenyFeeds []DenyFeedConfig `yaml:"deny_feeds"`
 }
 
 // TenantConfig describes one consumer and where it may go.
@@ -73,6 +76,21 @@ type TenantConfig struct {
 	// Cloud picks the built-in rulesets' variant: "public" (default),
 	// "china" (operated by 21Vianet) or "usgov".
 	Cloud string `yaml:"cloud"`
+	// UpstreamProxy sends the tenant's allowed traffic through a parent
+	// proxy instead of dialing destinations directly. A rule's own
+	// upstream_proxy wins over it. Default: none.
+	UpstreamProxy *UpstreamProxyConfig `yaml:"upstream_proxy"`
+}
+
+// UpstreamProxyConfig is a parent proxy: CONNECT tunnels become a CONNECT
+// to the parent, plain HTTP requests go to it in absolute form.
+type UpstreamProxyConfig struct {
+	// URL is "http://HOST:PORT" with an explicit port, no path and no
+	// credentials (those come from CredentialsFile).
+	URL string `yaml:"url"`
+	// CredentialsFile holds "user:password" for the parent's Basic proxy
+	// authentication, read at Compile (a mounted Secret). Optional.
+	CredentialsFile string `yaml:"credentials_file"`
 }
 
 // UserConfig is one Basic-auth user. Exactly one of BCrypt and PasswordFile is set.
@@ -163,6 +181,9 @@ type RuleConfig struct {
 	// Paths are prefixes of the request path; a rule with paths only matches
 	// requests whose path is visible (plain HTTP or inspected TLS).
 	Paths []string `yaml:"paths"`
+	// UpstreamProxy sends what this allow rule lets out through a parent
+	// proxy, overriding the tenant's upstream_proxy. Default: the tenant's.
+	UpstreamProxy *UpstreamProxyConfig `yaml:"upstream_proxy"`
 }
 
 // Limits is a tenant's fairness budget. The zero value means unlimited.

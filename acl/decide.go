@@ -114,11 +114,20 @@ func (p *Policy) authenticate(ti int32, cred Credentials, caller callerKey) (Dec
 func (p *Policy) evaluate(ti int32, t Target) Decision {
 	tn := p.tenants[ti]
 	d := Decision{Tenant: tn.name}
+	f := p.feedMatch(&t)
+	if f != nil && !f.reportOnly {
+		d.Reason, d.Rule = ReasonRule, f.rule
+		if p.reportOnly || tn.reportOnly {
+			d.Action, d.WouldDeny, d.Upstream = Allow, true, tn.upstream
+		}
+		return d
+	}
 	if i := tn.match(t); i >= 0 {
 		r := &tn.rules[i]
 		d.Reason, d.Rule = ReasonRule, r.name
 		if !r.deny {
 			d.Action = Allow
+			d.Upstream = r.upstream
 		}
 	} else {
 		d.Reason, d.Rule = ReasonDefault, RuleDefault
@@ -128,6 +137,15 @@ func (p *Policy) evaluate(ti int32, t Target) Decision {
 	}
 	if d.Action == Deny && (p.reportOnly || tn.reportOnly) {
 		d.Action, d.WouldDeny = Allow, true
+	}
+	// A report-only feed names itself only where the tenant's own rules
+	// let the request out: a deny of theirs stays the answer.
+	if f != nil && d.Action == Allow && !d.WouldDeny {
+		d.WouldDeny, d.Reason, d.Rule = true, ReasonRule, f.rule
+	}
+	if d.Action == Allow && d.Upstream == nil {
+		// Report-only traffic leaves like allowed traffic: through the parent.
+		d.Upstream = tn.upstream
 	}
 	return d
 }
@@ -295,6 +313,26 @@ func (p *Policy) CheckDial(tenant string, ip netip.Addr, t Target) Decision {
 		return Decision{Action: Deny, Reason: ReasonNoTenant, Rule: RuleNoTenant}
 	}
 	ip = ip.WithZone("").Unmap()
+	f := p.feedMatchAddr(ip)
+	if f != nil && !f.reportOnly {
+		// Feeds come before every tenant rule, so a name that resolves into
+		// a listed range is refused even where a cidrs rule allows it.
+		d := Decision{Tenant: tn.name, Reason: ReasonRule, Rule: f.rule}
+		if p.reportOnly || tn.reportOnly {
+			d.Action, d.WouldDeny = Allow, true
+		}
+		return d
+	}
+	d := p.checkDialRules(tn, ip, t)
+	if f != nil && d.Action == Allow && !d.WouldDeny {
+		d.WouldDeny, d.Reason, d.Rule = true, ReasonRule, f.rule
+	}
+	return d
+}
+
+// checkDialRules is CheckDial after the feeds: the tenant's cidrs rules
+// and the internal-range guard.
+func (p *Policy) checkDialRules(tn *tenant, ip netip.Addr, t Target) Decision {
 	internal, _, isInternal := internalPrefix(ip)
 	minBits := 0
 	if isInternal {

@@ -50,6 +50,9 @@ func Explain(p *Policy, id Identity, cred Credentials, t Target) string {
 		line("rule", "%s", d.Rule)
 	}
 	line("decision", "%s (reason %s)", decisionWord(d), d.Reason)
+	if d.Upstream != nil {
+		line("upstream", "via parent proxy %s: %s", d.Upstream.URL, p.whyParent(d.Tenant, d.Upstream))
+	}
 
 	ro := "off"
 	if ti >= 0 {
@@ -135,6 +138,14 @@ func ruleAction(p *Policy, ti int32, name string) string {
 	if ti < 0 {
 		return ""
 	}
+	for _, f := range p.feeds {
+		if f.rule == name {
+			if f.reportOnly {
+				return "deny feed " + f.info.File + ", report-only"
+			}
+			return "deny feed " + f.info.File + ", before every tenant rule"
+		}
+	}
 	for _, r := range p.tenants[ti].rules {
 		if r.name == name {
 			if r.deny {
@@ -182,4 +193,19 @@ func addrPortString(ap netip.AddrPort) string {
 		return ap.Addr().String()
 	}
 	return ap.String()
+}
+
+// whyParent says whether the tenant may reach its parent proxy: by rule
+// as a destination, and for an address parent by the dial check too.
+func (p *Policy) whyParent(tenant string, up *UpstreamProxy) string {
+	pd := p.CheckParent(tenant, up)
+	if pd.Action != Allow {
+		return fmt.Sprintf("refused (rule %s); allow the parent's address with a rule, or every request fails", pd.Rule)
+	}
+	if a := up.Target.Addr; a.IsValid() {
+		if dd := p.CheckDial(tenant, a, up.Target); dd.Action != Allow {
+			return fmt.Sprintf("refused at dial time (%s); an internal parent needs a cidrs rule naming it", dd.Rule)
+		}
+	}
+	return fmt.Sprintf("reachable (rule %s); the parent resolves the destination", pd.Rule)
 }

@@ -124,13 +124,14 @@ func (c *Config) Validate() error {
 		if err := checkCloud(t.Cloud); err != nil {
 			v.addf(tp+".cloud", "%v", err)
 		}
+		v.upstreamProxy(tp+".upstream_proxy", t.UpstreamProxy)
 		v.limits(tp+".limits", t.Limits)
 		v.inspection(tp+".tls_inspection", t.TLSInspection)
 
 		for j, r := range t.Rules {
 			rp := fmt.Sprintf("%s.rules[%d]", tp, j)
 			if r.Ruleset != "" {
-				if r.Name != "" || r.Action != "" || len(r.Domains)+len(r.CIDRs)+len(r.Ports)+len(r.Methods)+len(r.Schemes)+len(r.Paths) > 0 {
+				if r.Name != "" || r.Action != "" || r.UpstreamProxy != nil || len(r.Domains)+len(r.CIDRs)+len(r.Ports)+len(r.Methods)+len(r.Schemes)+len(r.Paths) > 0 {
 					v.addf(rp, "ruleset %q: a ruleset reference cannot have other fields", r.Ruleset)
 				}
 				if strings.HasPrefix(r.Ruleset, BuiltinPrefix) {
@@ -163,6 +164,7 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	v.feeds(c.DenyFeeds)
 	if c.DefaultTenant != "" {
 		if _, ok := names[c.DefaultTenant]; !ok {
 			v.addf("default_tenant", "%q: no such tenant", c.DefaultTenant)
@@ -182,6 +184,9 @@ func (v *validator) rule(path string, r RuleConfig) {
 	case RuleDefault, RuleSSRF, RuleNoTenant, RuleAuth:
 		v.addf(path+".name", "%q is reserved for decisions that no rule made", r.Name)
 	}
+	if strings.HasPrefix(r.Name, FeedPrefix) {
+		v.addf(path+".name", "%q: the %q prefix is reserved for deny feed matches", r.Name, FeedPrefix)
+	}
 	if len(r.Name) > 128 || strings.ContainsFunc(r.Name, func(c rune) bool { return c < 0x20 || c == 0x7f }) {
 		v.addf(path+".name", "must be at most 128 characters without control characters")
 	}
@@ -190,6 +195,10 @@ func (v *validator) rule(path string, r RuleConfig) {
 	default:
 		v.addf(path+".action", "%q: must be \"allow\" or \"deny\"", r.Action)
 	}
+	if r.UpstreamProxy != nil && r.Action == "deny" {
+		v.addf(path+".upstream_proxy", "a deny rule sends nothing anywhere; put upstream_proxy on an allow rule or the tenant")
+	}
+	v.upstreamProxy(path+".upstream_proxy", r.UpstreamProxy)
 	for i, d := range r.Domains {
 		if _, _, err := parseDomainPattern(d); err != nil {
 			v.addf(fmt.Sprintf("%s.domains[%d]", path, i), "%q: %v", d, err)

@@ -123,6 +123,8 @@ type Metrics struct {
 	tenants   atomic.Pointer[map[string]*tenant]
 	tenantsMu sync.Mutex // serialises SetTenants
 	unknown   *tenant
+
+	ruleHits *ruleHits // egressd_rule_hits_total, rulehits.go
 }
 
 // New builds every collector and registers it on reg. It panics if reg
@@ -292,6 +294,8 @@ func New(reg prometheus.Registerer, build BuildInfo) *Metrics {
 		m.mintDuration, m.cacheHits, m.cacheMisses, m.cacheEntries, m.caExpiry, m.bumped, m.learned,
 		buildInfo,
 	)
+	m.ruleHits = newRuleHits()
+	reg.MustRegister(m.ruleHits.vec)
 
 	m.unknown = m.newTenant(unknownTenant)
 	empty := map[string]*tenant{}

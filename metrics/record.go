@@ -78,6 +78,7 @@ func (m *Metrics) ObserveRequest(r Request) {
 	if r.Inspected {
 		t.bumpedRequests().Inc()
 	}
+	m.ruleHit(r.Decision)
 }
 
 // Tunnel tracks one open CONNECT tunnel. It is a value so opening one does

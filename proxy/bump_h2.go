@@ -220,7 +220,7 @@ func (h *h2Tunnel) clientConn(e *entry, pol Policy) (*http2.ClientConn, error) {
 		return h.cur, nil
 	}
 	s, bs := h.s, h.bs
-	conn, ap, err := s.dialer.dialTarget(context.Background(), e.target, dialCheck(pol, e))
+	conn, ap, err := s.dialDirectOrParent(pol, e, dialCheck(pol, e))
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -20,10 +19,10 @@ import (
 // upstream is there, then tunnel until both sides are done. life is the
 // tunnel's: a spliced tunnel takes a share of it and ends it later.
 func (c *clientConn) connect(e *entry, life *lifetime) {
-	s, r := c.s, &c.req
+	s := c.s
 	tenant := e.dec.Tenant
 	check := dialCheck(c.pol, e)
-	up, ap, err := s.dialer.dialTarget(context.Background(), r.target, check)
+	up, ap, err := c.dialTunnel(e, check)
 	if err != nil {
 		c.failRequest(e, err, false)
 		return

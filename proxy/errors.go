@@ -43,6 +43,10 @@ func outcomeOf(err error) outcome {
 		return outcomeMisdirected
 	case errors.Is(err, errAmbiguousPath):
 		return outcomeAmbiguousPath
+	case errors.Is(err, errParentAuth):
+		return outcomeParentAuth
+	case errors.Is(err, errParentRefused):
+		return outcomeParent
 	case errors.As(err, &de):
 		switch {
 		case de.Step == DialStepSSRF:

@@ -52,7 +52,7 @@ func (c *clientConn) forward(e *entry) bool {
 	var err error
 	for attempt := 0; ; attempt++ {
 		var reused bool
-		up, reused, err = c.ups.take(key, r.target, check)
+		up, reused, err = c.takeUpstream(e, key, check)
 		if err != nil {
 			c.failRequest(e, err, keep && !hasBody)
 			return keep && !hasBody
@@ -157,7 +157,11 @@ func (c *clientConn) sendRequest(up *upConn, e *entry) error {
 	if usesConnAuth(&r.h, "Authorization") {
 		up.connAuth = true
 	}
-	writeRequestHead(up.bw, r, s.cfg.Via)
+	if up.absolute {
+		writeParentRequestHead(up.bw, r, s.cfg.Via, up.parent)
+	} else {
+		writeRequestHead(up.bw, r, s.cfg.Via)
+	}
 	if err := up.bw.Flush(); err != nil {
 		return errStaleConn
 	}
@@ -224,6 +228,9 @@ func (c *clientConn) sendRequest(up *upConn, e *entry) error {
 	}
 	if err != nil {
 		return err
+	}
+	if status == 407 && up.absolute {
+		return parentAuthError(up)
 	}
 	return c.relayResponse(up, e, status, true)
 }
@@ -452,6 +459,12 @@ func (h *headWriter) bytes(b []byte) { h.bw.Write(b); h.n += len(b) }
 func writeRequestHead(bw *bufio.Writer, r *request, via string) {
 	bw.WriteString(r.method)
 	bw.WriteByte(' ')
+	writeRequestTail(bw, r, via, "")
+}
+
+// writeRequestTail writes the request from its path on; extra is whole
+// header lines added last (a parent's Proxy-Authorization).
+func writeRequestTail(bw *bufio.Writer, r *request, via, extra string) {
 	if len(r.path) == 0 || r.path[0] != '/' {
 		bw.WriteByte('/')
 	}
@@ -482,6 +495,7 @@ func writeRequestHead(bw *bufio.Writer, r *request, via string) {
 		bw.Write(r.upgrade)
 		bw.WriteString("\r\n")
 	}
+	bw.WriteString(extra)
 	bw.WriteString("\r\n")
 }
 

@@ -72,6 +72,8 @@ const (
 	outcomeMint
 	outcomeClientTLS     // the client refused the minted certificate
 	outcomeLearnedSplice // spliced, not bumped: learned splicing (bump_learn.go)
+	outcomeParentAuth    // the parent proxy answered 407 to egressd's credentials
+	outcomeParent        // the parent proxy refused or broke the request
 	numOutcomes
 )
 
@@ -146,6 +148,8 @@ var outcomes = [numOutcomes]outcomeInfo{
 	outcomeMint:                  {reason: "mint", class: classFailed, squid: squidFailed},
 	outcomeClientTLS:             {reason: "client_tls", class: classTLS, squid: squidFailed},
 	outcomeLearnedSplice:         {reason: "learned_splice", class: classDecided, squid: squidByKind},
+	outcomeParentAuth:            {status: http.StatusBadGateway, reason: "parent_auth", class: classFailed, squid: squidFailed, say: "the parent proxy rejected egressd's credentials"},
+	outcomeParent:                {status: http.StatusBadGateway, reason: "parent_refused", class: classFailed, squid: squidFailed, say: "the parent proxy refused the request"},
 }
 
 // String is the short machine reason, as logged; "" for outcomeNone.

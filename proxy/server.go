@@ -31,6 +31,8 @@ import (
 type Policy interface {
 	Decide(id acl.Identity, cred acl.Credentials, t acl.Target) acl.Decision
 	CheckDial(tenant string, ip netip.Addr, t acl.Target) acl.Decision
+	// CheckParent decides whether a tenant may reach its parent proxy.
+	CheckParent(tenant string, up *acl.UpstreamProxy) acl.Decision
 	Limits(tenant string) acl.Limits
 	Inspection(tenant, host string) acl.Inspection
 }

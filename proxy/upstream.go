@@ -48,6 +48,10 @@ func (p poolUpstreams) take(key poolKey, t acl.Target, check func(netip.Addr) ac
 }
 
 func (p poolUpstreams) put(up *upConn) {
+	if up.parent != nil {
+		up.conn.Close()
+		return
+	}
 	if p.c.pin(up) {
 		return
 	}
@@ -67,6 +71,10 @@ type upConn struct {
 	// treats the connection itself as that user, so it may serve only the
 	// client connection that authenticated it (see pin.go).
 	connAuth bool
+	// parent is set on connections to a parent proxy (parent.go); they
+	// are never pooled. absolute says requests go to it in absolute form.
+	parent   *acl.UpstreamProxy
+	absolute bool
 }
 
 // poolKey names the connections one request may reuse. tenant is part of

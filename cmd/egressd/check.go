@@ -128,4 +128,15 @@ func summary(e env, path, configHash string, cfg config.Config, pol *acl.Policy,
 	if cfg.TLS.Enabled() {
 		fmt.Fprintf(w, "  tls_inspection: CA %s\n", cfg.TLS.CACert)
 	}
+	for _, f := range pol.Feeds() {
+		mode := "deny"
+		if f.ReportOnly {
+			mode = "report-only"
+		}
+		fmt.Fprintf(w, "  deny feed %s (%s): %s, %d domains, %d address ranges", f.Name, mode, f.File, f.Domains, f.Ranges)
+		if f.Skipped > 0 {
+			fmt.Fprintf(w, ", %d lines skipped (first: line %d)", f.Skipped, f.FirstSkipped)
+		}
+		fmt.Fprintln(w)
+	}
 }

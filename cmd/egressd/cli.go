@@ -33,6 +33,9 @@ func commands() []command {
 		{name: "replay", synopsis: "[-fail-on-change] -config NEW.yaml ACCESS.log|-",
 			summary: "which logged requests a candidate policy would decide differently",
 			example: "egressd replay -fail-on-change -config new.yaml access.log", run: replay},
+		{name: "rules-report", synopsis: "[-json] [-top N] -config FILE ACCESS.log|-...",
+			summary: "hits per rule, rules never hit or shadowed, most denied destinations, from access logs",
+			example: "egressd rules-report -config /etc/egressd/config.yaml access.log access.log.1", run: rulesReport},
 		{name: "rulesets", synopsis: "[-region R] [-cloud C] [builtin/NAME...]",
 			summary: "the built-in rulesets: source, revision and contents per cloud",
 			example: "egressd rulesets -region westeurope builtin/aks-required", run: rulesets},
@@ -106,7 +109,7 @@ func printCommands(w io.Writer) {
 		if c.hidden {
 			continue
 		}
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, "\nWithout a command egressd runs `serve`. `egressd COMMAND -h` shows a command's flags and an example;\n`egressd --version` prints the version.\n")
 }

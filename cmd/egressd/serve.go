@@ -66,6 +66,7 @@ func serve(e env, args []string) error {
 		return err
 	}
 	m.SetTenants(pol.Tenants())
+	m.SetRules(pol.RuleNames())
 	m.ConfigLoaded(hash(raw), nil)
 	srv, err := proxy.New(cfg.Proxy, proxy.Deps{
 		Metrics:      m,
@@ -104,8 +105,9 @@ func serve(e env, args []string) error {
 		zap.Strings("tenants", pol.Tenants()),
 		zap.String("config_hash", hash(raw)))
 
-	r := &reloader{path: *path, log: log, srv: srv, metrics: m, last: hash(raw), proxyCfg: cfg.Proxy, files: cfg.Files()}
-	r.lastFiles = hashFiles(r.files)
+	logFeeds(log, pol)
+	r := &reloader{path: *path, log: log, srv: srv, metrics: m, last: hash(raw), proxyCfg: cfg.Proxy, files: cfg.Files(), feeds: cfg.ACL.FeedFiles()}
+	r.lastFiles, r.feedStamp = hashFiles(r.files), fileStamp(r.feeds)
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(signals)
@@ -173,6 +175,10 @@ type reloader struct {
 	last      string // hash of the config file
 	files     []string
 	lastFiles string // hash of the content of files
+	// feeds are the deny feed files, stamped by size and time instead of
+	// hashed: a feed can be tens of MB, too much to read every poll.
+	feeds     []string
+	feedStamp string
 	proxyCfg  proxy.Config
 }
 
@@ -193,7 +199,7 @@ func (r *reloader) reload(forced bool) {
 	case forced:
 	case h != r.last:
 		cause = metrics.ReloadConfig
-	case hashFiles(r.files) != r.lastFiles:
+	case hashFiles(r.files) != r.lastFiles, fileStamp(r.feeds) != r.feedStamp:
 		cause = metrics.ReloadReferencedFile
 	default:
 		return
@@ -206,11 +212,11 @@ func (r *reloader) reload(forced bool) {
 	if err == nil {
 		// Hashed before they are read, so a file that changes while the
 		// policy is built is seen again at the next poll.
-		r.files = cfg.Files()
-		r.lastFiles = hashFiles(r.files)
+		r.files, r.feeds = cfg.Files(), cfg.ACL.FeedFiles()
+		r.lastFiles, r.feedStamp = hashFiles(r.files), fileStamp(r.feeds)
 		pol, insp, err = buildPolicy(cfg, r.metrics)
 	} else {
-		r.lastFiles = hashFiles(r.files)
+		r.lastFiles, r.feedStamp = hashFiles(r.files), fileStamp(r.feeds)
 	}
 	r.metrics.ConfigLoaded(h, err)
 	if err != nil {
@@ -219,9 +225,11 @@ func (r *reloader) reload(forced bool) {
 		return
 	}
 	r.metrics.SetTenants(pol.Tenants())
+	r.metrics.SetRules(pol.RuleNames())
 	r.srv.SetPolicy(pol)
 	r.srv.SetInspector(insp)
 	r.log.Info("config reloaded", zap.String("config_hash", h), zap.Stringer("cause", cause), zap.Strings("tenants", pol.Tenants()))
+	logFeeds(r.log, pol)
 	// Both sides come from config.Parse, defaults applied: compare the
 	// typed values, not their printed form.
 	if !reflect.DeepEqual(cfg.Proxy, r.proxyCfg) {

@@ -9,7 +9,9 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -239,7 +241,8 @@ func child(n *yaml.Node, seg string) *yaml.Node {
 }
 
 // Files are the paths the config reads besides itself: password files,
-// the inspection CA, its chain and the upstream roots. A reload follows
+// parent proxy credentials, the inspection CA, its chain and the upstream
+// roots. A reload follows
 // their content as well as the config's, so a rotated Secret takes effect
 // without an edit to the config.
 func (c Config) Files() []string {
@@ -248,6 +251,27 @@ func (c Config) Files() []string {
 		for _, u := range t.Users {
 			if u.PasswordFile != "" {
 				files = append(files, u.PasswordFile)
+			}
+		}
+	}
+	// Parent proxy credentials are read at Compile like password files.
+	// Deny feeds are not here: they can be large, and the reloader stamps
+	// them by size and time instead (acl.Config.FeedFiles).
+	for _, t := range c.ACL.Tenants {
+		if u := t.UpstreamProxy; u != nil && u.CredentialsFile != "" {
+			files = append(files, u.CredentialsFile)
+		}
+		for _, r := range t.Rules {
+			if u := r.UpstreamProxy; u != nil && u.CredentialsFile != "" {
+				files = append(files, u.CredentialsFile)
+			}
+		}
+	}
+	// Sorted: the reloader hashes the list in order, and map order varies.
+	for _, name := range slices.Sorted(maps.Keys(c.ACL.Rulesets)) {
+		for _, r := range c.ACL.Rulesets[name] {
+			if u := r.UpstreamProxy; u != nil && u.CredentialsFile != "" {
+				files = append(files, u.CredentialsFile)
 			}
 		}
 	}

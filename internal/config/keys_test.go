@@ -27,7 +27,7 @@ rulesets:
 	}
 	for _, want := range []string{
 		"c.yaml:9: tenants[0].rules[0].domain: unknown key (did you mean domains?)",
-		"c.yaml:11: tenants[0].rules[1].colour: unknown key (valid keys: action, cidrs, domains, methods, name, paths, ports, ruleset, schemes)",
+		"c.yaml:11: tenants[0].rules[1].colour: unknown key (valid keys: action, cidrs, domains, methods, name, paths, ports, ruleset, schemes, upstream_proxy)",
 		"c.yaml:14: rulesets.web[0].prots: unknown key (did you mean ports?)",
 	} {
 		if !strings.Contains(err.Error(), want) {

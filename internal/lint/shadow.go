@@ -18,6 +18,12 @@ import (
 type Finding struct {
 	Path string
 	Msg  string
+	// For a shadowed rule: the tenant, the rule and the earlier rule that
+	// covers it, by the names decisions carry (the rule's name, or its
+	// YAML path when it has none), and whether the two actions differ.
+	// `egressd rules-report` lists them per tenant.
+	Tenant, Rule, By string
+	Overridden       bool
 }
 
 func (f Finding) String() string { return f.Path + ": " + f.Msg }
@@ -36,6 +42,14 @@ func Config(cfg acl.Config) []Finding {
 type placed struct {
 	path string
 	rule acl.RuleConfig
+}
+
+// name is what Decision.Rule says for this rule (acl.Compile's default).
+func (p placed) name() string {
+	if p.rule.Name != "" {
+		return p.rule.Name
+	}
+	return p.path
 }
 
 func (p placed) label() string {
@@ -71,8 +85,9 @@ func shadowed(cfg acl.Config, i int, t acl.TenantConfig) []Finding {
 			if action(rules[a].rule) != action(rules[b].rule) {
 				what = fmt.Sprintf("its %s never applies", action(rules[b].rule))
 			}
-			out = append(out, Finding{Path: rules[b].path, Msg: fmt.Sprintf("rule %s can never match in tenant %s: %s %s covers it (first match wins), so %s; move it above or narrow the earlier rule",
-				rules[b].label(), t.Name, action(rules[a].rule), rules[a].label(), what)})
+			out = append(out, Finding{Path: rules[b].path, Tenant: t.Name, Rule: rules[b].name(), By: rules[a].name(),
+				Overridden: action(rules[a].rule) != action(rules[b].rule), Msg: fmt.Sprintf("rule %s can never match in tenant %s: %s %s covers it (first match wins), so %s; move it above or narrow the earlier rule",
+					rules[b].label(), t.Name, action(rules[a].rule), rules[a].label(), what)})
 			break
 		}
 	}
