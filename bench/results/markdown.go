@@ -73,7 +73,7 @@ func find(groups []Group, mode, target string) *Group {
 }
 
 func writeTargets(b *strings.Builder, groups []Group) {
-	b.WriteString("## Issue 7 targets (egressd)\n\n| target | measured | bound | status |\n|---|---:|---:|---|\n")
+	b.WriteString("## Targets (egressd; issues 7 and 18)\n\n| target | measured | bound | status |\n|---|---:|---:|---|\n")
 	for _, t := range targets {
 		got, want, met, ok := t.check(find(groups, t.mode, Main), find(groups, t.mode, Squid), find(groups, t.mode, Floor))
 		status := "no data (a proxy was not measured or had errors)"

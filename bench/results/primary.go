@@ -20,7 +20,7 @@ func primaryFor(mode string) primary {
 	}
 }
 
-// target is one of issue 7's performance targets for egressd.
+// target is one of the performance targets for egressd (issues 7 and 18).
 type target struct {
 	mode string
 	text string
@@ -51,14 +51,34 @@ var targets = []target{
 	}},
 	ratioTarget("connect-rate", "New tunnels/CPU-s ≥ 1.5× Squid", Squid, 1.5),
 	ratioTarget("http-throughput", "HTTP bulk MiB/CPU-s ≥ 5× Squid", Squid, 5),
-	{mode: "idle", text: "Idle tunnel RSS ≤ 16 KiB (KiB/tunnel)", check: func(m, _, _ *Group) (float64, float64, bool, bool) {
-		if m == nil || m.Median.RSSPerTunnelKiB == nil {
-			return 0, 16, false, false
-		}
-		v := *m.Median.RSSPerTunnelKiB
-		return v, 16, v <= 16, true
-	}},
+	idleTarget("Idle tunnel RSS ≤ 16 KiB (KiB/tunnel)", 16, func(f Figures) *float64 { return f.RSSPerTunnelKiB }),
 	ratioTarget("mitm-warm", "Warm inspected tunnels/CPU-s ≥ 2× Squid ssl_bump", Squid, 2),
+	// Issue 18.
+	ratioTarget("connect-rate", "New tunnels/CPU-s ≥ 1.2× relay", Floor, 1.2),
+	ratioTarget("http-rps", "HTTP small requests/CPU-s ≥ 1.0× relay", Floor, 1),
+	{mode: "http-rps", text: "HTTP small p99 ≤ 0.75× Squid's p99", check: func(m, s, _ *Group) (float64, float64, bool, bool) {
+		r, ok := ratio(func(f Figures) *float64 { return f.P99Ms }, m, s)
+		return r, 0.75, r <= 0.75, ok
+	}},
+	idleTarget("Idle tunnel RSS ≤ 8 KiB (KiB/tunnel)", 8, func(f Figures) *float64 { return f.RSSPerTunnelKiB }),
+	idleTarget("Idle RSS ≤ 80 MiB in total (MiB)", 80, func(f Figures) *float64 {
+		if f.RSSKiB == nil {
+			return nil
+		}
+		v := *f.RSSKiB / 1024
+		return &v
+	}),
+}
+
+// idleTarget bounds a figure of the idle mode from above.
+func idleTarget(text string, bound float64, get func(Figures) *float64) target {
+	return target{mode: "idle", text: text, check: func(m, _, _ *Group) (float64, float64, bool, bool) {
+		if m == nil || get(m.Median) == nil {
+			return 0, bound, false, false
+		}
+		v := *get(m.Median)
+		return v, bound, v <= bound, true
+	}}
 }
 
 // ratio is get(a)/get(b); ok is false when either is missing or b is zero.
