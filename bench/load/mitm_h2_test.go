@@ -103,7 +103,7 @@ func TestMITMH2(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := Config{Mode: ModeMITMH2, Target: tc.name, Proxy: tc.addr, Concurrency: 16,
-				Duration: 700 * time.Millisecond, Requests: 400, ProxyProtocol: 2, LinkID: 1001,
+				Duration: 5 * time.Second, Requests: 400, ProxyProtocol: 2, LinkID: 1001,
 				ProxyPID: os.Getpid(), MITMRoots: roots}
 			rs, err := Run(context.Background(), cfg, origin)
 			if err != nil {
