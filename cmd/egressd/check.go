@@ -11,22 +11,6 @@ import (
 	"github.com/egressd/egressd/internal/lint"
 )
 
-// requiredConfigFlag parses `-config FILE` for subcommands that need it.
-func requiredConfigFlag(e env, name string, args []string) (string, error) {
-	fs := newFlags(e, name)
-	path := fs.String("config", "", "config file")
-	if err := fs.parse(args); err != nil {
-		return "", err
-	}
-	if *path == "" {
-		return "", usagef("-config FILE is required")
-	}
-	if fs.NArg() > 0 {
-		return "", usagef("unexpected argument %q", fs.Arg(0))
-	}
-	return *path, nil
-}
-
 // check validates a config with the code a reload uses (including reading
 // the inspection CA and password files), reports every error at once with
 // its line, lints what is valid but surely not meant, and prints a summary.
