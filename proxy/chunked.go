@@ -80,16 +80,10 @@ func (cr *chunkedReader) Read(p []byte) (int, error) {
 
 func (cr *chunkedReader) readCRLF() error {
 	line, err := cr.src.ReadSlice('\n')
-	if err == bufio.ErrBufferFull {
-		return errBadChunk
+	if err == bufio.ErrBufferFull || !bytes.HasPrefix([]byte("\r\n"), line) {
+		return errBadChunk // data longer than its size, seen from its first extra byte
 	}
-	if err != nil {
-		return eofIsUnexpected(err)
-	}
-	if !bytes.Equal(line, []byte("\r\n")) {
-		return errBadChunk // data longer than its size
-	}
-	return nil
+	return eofIsUnexpected(err)
 }
 
 // readSize parses chunk-size [ chunk-ext ] CRLF. Sizes are at most 15 hex
@@ -183,7 +177,7 @@ func checkBufferedChunks(br *bufio.Reader) error {
 }
 
 // bytesSource is a lineSource over a byte slice; ReadSlice without the
-// delimiter reports io.EOF, like bufio at the end of its input.
+// delimiter returns the rest with io.EOF, like bufio at the end of its input.
 type bytesSource struct{ b []byte }
 
 func (s *bytesSource) Read(p []byte) (int, error) {
@@ -203,8 +197,9 @@ func (s *bytesSource) ReadSlice(delim byte) ([]byte, error) {
 		if len(s.b) > maxChunkLine {
 			return nil, bufio.ErrBufferFull
 		}
+		rest := s.b
 		s.b = nil
-		return nil, io.EOF
+		return rest, io.EOF
 	}
 	line := s.b[:i+1]
 	s.b = s.b[i+1:]
