@@ -278,6 +278,27 @@ func (m *Metrics) ConfigLoaded(hash string, err error) {
 	m.lastReloadSuccess.SetToCurrentTime()
 }
 
+// ReloadTriggered counts a reload attempt by its cause; ConfigLoaded then
+// records whether it worked.
+func (m *Metrics) ReloadTriggered(c ReloadCause) {
+	if m == nil {
+		return
+	}
+	if c >= numReloadCauses {
+		c = ReloadConfig
+	}
+	m.reloadCauses[c].Inc()
+}
+
+// Revoked counts a connection closed because a reloaded policy denies
+// what it carries.
+func (m *Metrics) Revoked(tenant string) {
+	if m == nil {
+		return
+	}
+	m.lookup(tenant).revoked.Inc()
+}
+
 // ObserveMint records how long minting one leaf certificate took.
 func (m *Metrics) ObserveMint(d time.Duration) {
 	if m == nil {

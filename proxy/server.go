@@ -30,6 +30,9 @@ import (
 // Policy is what the proxy asks of the policy engine (*acl.Policy).
 type Policy interface {
 	Decide(id acl.Identity, cred acl.Credentials, t acl.Target) acl.Decision
+	// NetworkTenant is the tenant a connection is counted against before
+	// its first request: recognised without credentials.
+	NetworkTenant(id acl.Identity) string
 	CheckDial(tenant string, ip netip.Addr, t acl.Target) acl.Decision
 	Limits(tenant string) acl.Limits
 	Inspection(tenant, host string) acl.Inspection
@@ -67,6 +70,8 @@ type Server struct {
 	pool      *upstreamPool
 	upTLS     func(string) *tls.Config
 	limits    *tenantLimiter
+	// tenantConns counts open connections per tenant (connlimit.go).
+	tenantConns *connCounts
 	inspector atomic.Pointer[tlsinspect.Inspector]
 
 	idPrefix string
@@ -137,6 +142,8 @@ func New(cfg Config, d Deps) (*Server, error) {
 		idPrefix: hex.EncodeToString(seed[:]),
 		conns:    make(map[*clientConn]struct{}),
 		limits:   newTenantLimiter(),
+
+		tenantConns: newConnCounts(),
 
 		headerLog: newHeaderLogSampler(),
 		squidLog:  strings.HasPrefix(d.LogFormat, "squid"),
