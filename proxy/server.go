@@ -60,19 +60,19 @@ type Deps struct {
 
 // Server is one proxy listener and everything in flight on it.
 type Server struct {
-	cfg       Config
-	pv        provisioned // cfg parsed into typed values, once
-	log       *zap.Logger
-	access    accessLogger
-	metrics   observer
-	policy    atomic.Pointer[policyBox]
-	dialer    dialer
-	pool      *upstreamPool
-	upTLS     func(string) *tls.Config
-	limits    *tenantLimiter
+	cfg     Config
+	pv      provisioned // cfg parsed into typed values, once
+	log     *zap.Logger
+	access  accessLogger
+	metrics observer
+	policy  atomic.Pointer[policyBox]
+	dialer  dialer
+	pool    *upstreamPool
+	upTLS   func(string) *tls.Config
+	limits  *tenantLimiter
 	// tenantConns counts open connections per tenant (connlimit.go).
 	tenantConns *connCounts
-	inspector atomic.Pointer[tlsinspect.Inspector]
+	inspector   atomic.Pointer[tlsinspect.Inspector]
 
 	idPrefix string
 	idSeq    atomic.Uint64
