@@ -59,6 +59,13 @@ type clientConn struct {
 	charged   bool
 	chargedTo string
 
+	// grant is what the connection holds by a decision, re-decided on a
+	// reload (revoke.go); revoked says a reload closed it.
+	grantMu  sync.Mutex
+	grant    grant
+	hasGrant bool
+	revoked  atomic.Bool
+
 	// detached is set once a spliced tunnel owns this connection (see
 	// detachTunnel): the connection is then closed by the tunnel's
 	// lifetime, not by serveConn.
@@ -243,7 +250,12 @@ func (c *clientConn) handle() bool {
 	}
 	life := newLifetime()
 	defer life.done()
-	life.atEnd(func() { s.finish(&e) })
+	life.atEnd(func() {
+		if c.revoked.Load() {
+			e.outcome = outcomeRevoked
+		}
+		s.finish(&e)
+	})
 	hasBody := r.chunked || r.contentLength > 0
 	keep := !r.wantsClose && !hasBody
 
@@ -293,6 +305,7 @@ func (c *clientConn) handle() bool {
 		e.headDown = int64(writeStatus(c.bw, e.status, o.String(), "tenant "+e.dec.Tenant+" is over its request budget", e.reqID, !keep, "Retry-After", "1"))
 		return keep
 	}
+	c.setGrant(grant{reqID: e.reqID, kind: e.kind, tenant: e.dec.Tenant, target: r.target, creds: r.creds})
 	if r.method == "CONNECT" {
 		c.connect(&e, life)
 		return false

@@ -162,9 +162,16 @@ func keepAlive(d time.Duration) net.KeepAliveConfig {
 	return net.KeepAliveConfig{Enable: true, Idle: d, Interval: max(d/4, time.Second), Count: 4}
 }
 
-// SetPolicy swaps the policy for new requests; requests and tunnels already
-// decided keep the decision they got.
-func (s *Server) SetPolicy(p Policy) { s.policy.Store(&policyBox{p}) }
+// SetPolicy swaps the policy for new requests. With revoke_on_reload
+// (the default) every open tunnel and keep-alive connection is then
+// re-decided under p and closed when p refuses it; otherwise they keep
+// the decision they got.
+func (s *Server) SetPolicy(p Policy) {
+	s.policy.Store(&policyBox{p})
+	if s.cfg.RevokeOnReload == nil || *s.cfg.RevokeOnReload {
+		s.revoke(p)
+	}
+}
 
 func (s *Server) currentPolicy() Policy { return s.policy.Load().p }
 
