@@ -104,7 +104,8 @@ func serve(e env, args []string) error {
 		zap.Strings("tenants", pol.Tenants()),
 		zap.String("config_hash", hash(raw)))
 
-	r := &reloader{path: *path, log: log, srv: srv, metrics: m, last: hash(raw), proxyCfg: cfg.Proxy}
+	r := &reloader{path: *path, log: log, srv: srv, metrics: m, last: hash(raw), proxyCfg: cfg.Proxy, refs: referencedFiles(cfg)}
+	r.lastRefs = filesDigest(r.refs)
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(signals)
@@ -117,11 +118,11 @@ func serve(e env, args []string) error {
 			return err
 		case <-poll.C:
 			if *path != "" {
-				r.reload(false)
+				r.poll()
 			}
 		case sig := <-signals:
 			if sig == syscall.SIGHUP {
-				r.reload(true)
+				r.reload(metrics.ReloadSignal)
 				continue
 			}
 			return drain(log, srv, admin, cfg.Proxy, signals)
@@ -161,8 +162,9 @@ func drain(log *zap.Logger, srv *proxy.Server, admin *http.Server, cfg proxy.Con
 	}
 }
 
-// reloader swaps the policy when the config file changes. An invalid file
-// is logged and counted, and the policy in force stays.
+// reloader swaps the policy when the config file, or the content of a
+// file it references (refs), changes. An invalid file is logged and
+// counted, and the policy in force stays.
 type reloader struct {
 	path     string
 	log      *zap.Logger
@@ -170,9 +172,25 @@ type reloader struct {
 	metrics  *metrics.Metrics
 	last     string
 	proxyCfg proxy.Config
+	// refs are the files the config in force references, and lastRefs
+	// the digest of their content when it was last compiled.
+	refs     []string
+	lastRefs string
 }
 
-func (r *reloader) reload(forced bool) {
+// poll reloads when the config's text or a referenced file's content
+// changed since the last load; otherwise it does nothing.
+func (r *reloader) poll() {
+	raw, err := os.ReadFile(r.path)
+	switch {
+	case err != nil || hash(raw) != r.last:
+		r.reload(metrics.ReloadConfig)
+	case filesDigest(r.refs) != r.lastRefs:
+		r.reload(metrics.ReloadReferencedFile)
+	}
+}
+
+func (r *reloader) reload(cause metrics.ReloadCause) {
 	if r.path == "" {
 		r.log.Info("reload requested, but the embedded config cannot change")
 		return
@@ -184,11 +202,18 @@ func (r *reloader) reload(forced bool) {
 		return
 	}
 	h := hash(raw)
-	if h == r.last && !forced {
+	if h == r.last && cause == metrics.ReloadConfig {
 		return
 	}
+	r.metrics.ReloadTriggered(cause)
 	r.last = h
 	cfg, err := config.Parse(raw, r.path)
+	if err == nil {
+		// Digest before compiling: a file that changes while it is read is
+		// seen as changed again at the next poll.
+		r.refs = referencedFiles(cfg)
+		r.lastRefs = filesDigest(r.refs)
+	}
 	var pol *acl.Policy
 	var insp *tlsinspect.Inspector
 	if err == nil {
@@ -202,7 +227,7 @@ func (r *reloader) reload(forced bool) {
 	r.metrics.SetTenants(pol.Tenants())
 	r.srv.SetPolicy(pol)
 	r.srv.SetInspector(insp)
-	r.log.Info("config reloaded", zap.String("config_hash", h), zap.Strings("tenants", pol.Tenants()))
+	r.log.Info("config reloaded", zap.String("config_hash", h), zap.Stringer("cause", cause), zap.Strings("tenants", pol.Tenants()))
 	// Both sides come from config.Parse, defaults applied: compare the
 	// typed values, not their printed form.
 	if !reflect.DeepEqual(cfg.Proxy, r.proxyCfg) {
