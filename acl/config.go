@@ -106,7 +106,9 @@ type UserConfig struct {
 
 // LimitsConfig is the YAML form of Limits.
 type LimitsConfig struct {
-	// MaxConnections caps concurrent client connections and tunnels. 0 = unlimited.
+	// MaxConnections caps the tenant's open client connections (a tunnel
+	// is one), counted from the moment the tenant is known, idle
+	// keep-alives included. 0 = only proxy.tenant_connection_share applies.
 	MaxConnections int `yaml:"max_connections"`
 	// Rate is new requests plus tunnels per second (token bucket). 0 = unlimited.
 	Rate float64 `yaml:"rate"`

@@ -45,6 +45,19 @@ func (p *Policy) recognize(id Identity, cred Credentials) (int32, via) {
 	return -1, viaNone
 }
 
+// NetworkTenant is the tenant a connection belongs to before any request
+// is read: recognition by LinkID, source_cidrs and default_tenant, without
+// credentials. It is "" when none matches. A request's credentials may
+// still name another tenant for a caller without a LinkID; the proxy then
+// moves the connection to the tenant Decide names.
+func (p *Policy) NetworkTenant(id Identity) string {
+	ti, _ := p.recognize(id, Credentials{})
+	if ti < 0 {
+		return ""
+	}
+	return p.tenants[ti].name
+}
+
 // Decide recognises the caller's tenant, checks its credentials and
 // matches the target against the tenant's rules. It does not resolve
 // names: the proxy must also call CheckDial for every address it dials.

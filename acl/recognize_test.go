@@ -77,6 +77,11 @@ tenants:
 			if d.Tenant != tc.wantTenant || d.Rule != tc.wantRule || d.Action != tc.wantAct {
 				t.Fatalf("got %+v, want tenant %q rule %q action %v", d, tc.wantTenant, tc.wantRule, tc.wantAct)
 			}
+			// Without credentials, the tenant a connection is counted
+			// against before its first request is the one Decide names.
+			if got := p.NetworkTenant(tc.id); !tc.cred.Present && got != tc.wantTenant {
+				t.Errorf("NetworkTenant = %q, want %q", got, tc.wantTenant)
+			}
 		})
 	}
 }

@@ -18,6 +18,7 @@ func recordEverything(m *Metrics) {
 	m.DialFailed(DialTimeout)
 	m.ProxyHeader(HeaderLocal)
 	m.ConfigLoaded("abc123", nil)
+	m.ReloadTriggered(ReloadReferencedFile)
 	m.ObserveMint(2 * time.Millisecond)
 	m.CertCacheLookup(true)
 	m.CertCacheLookup(false)
@@ -49,6 +50,8 @@ func recordEverythingFor(m *Metrics, tenant string) {
 	m.AuthFailed(tenant)
 	m.LimitRejected(ScopeTenant, tenant)
 	m.SpliceLearned(tenant)
+	m.LimitRejected(ScopeTenantConnections, tenant)
+	m.Revoked(tenant)
 }
 
 // histogramCountSum reads one histogram series from reg by its labels.

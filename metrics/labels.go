@@ -235,18 +235,46 @@ func (r HeaderResult) String() string {
 type LimitScope uint8
 
 const (
+	// ScopeGlobal is proxy.max_connections, or the headroom kept under it.
 	ScopeGlobal LimitScope = iota
+	// ScopeTenant is a tenant's request rate budget.
 	ScopeTenant
+	// ScopeTenantConnections is a tenant's cap on open connections
+	// (limits.max_connections or its proxy.tenant_connection_share).
+	ScopeTenantConnections
 	numScopes
 )
 
-var scopeNames = [numScopes]string{"global", "tenant"}
+var scopeNames = [numScopes]string{"global", "tenant", "tenant_connections"}
 
 func (s LimitScope) String() string {
 	if s >= numScopes {
 		return scopeNames[ScopeGlobal]
 	}
 	return scopeNames[s]
+}
+
+// ReloadCause is what made egressd re-read its configuration.
+type ReloadCause uint8
+
+const (
+	// ReloadConfig: the config file's content changed (a ConfigMap update).
+	ReloadConfig ReloadCause = iota
+	// ReloadReferencedFile: a file the config names changed (a rotated
+	// Secret: password_file, the inspection CA).
+	ReloadReferencedFile
+	// ReloadSignal: SIGHUP.
+	ReloadSignal
+	numReloadCauses
+)
+
+var reloadCauseNames = [numReloadCauses]string{"config", "referenced_file", "signal"}
+
+func (c ReloadCause) String() string {
+	if c >= numReloadCauses {
+		return reloadCauseNames[ReloadConfig]
+	}
+	return reloadCauseNames[c]
 }
 
 // Directions of transferred bytes.

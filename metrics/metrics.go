@@ -32,6 +32,7 @@ const (
 	labelDirection   = "direction"
 	labelResult      = "result"
 	labelScope       = "scope"
+	labelCause       = "cause"
 	labelHash        = "hash"
 	labelVersion     = "version"
 	labelGoVersion   = "goversion"
@@ -104,6 +105,7 @@ type Metrics struct {
 
 	reloads           [2]prometheus.Counter // index 0 success, 1 failure
 	reloadCauses      [numReloadCauses]prometheus.Counter
+	revoked           *prometheus.CounterVec
 	lastReloadSuccess prometheus.Gauge
 	lastReloadOK      prometheus.Gauge
 	configInfo        *prometheus.GaugeVec
@@ -195,7 +197,7 @@ func New(reg prometheus.Registerer, build BuildInfo) *Metrics {
 
 		limitRejections: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "limit_rejections_total",
-			Help: "Connections or requests rejected by a limit, by scope (global, tenant) and tenant (unknown when rejected before identification).",
+			Help: "Connections or requests rejected by a limit, by scope (global: proxy.max_connections or its probe headroom; tenant: the request rate budget; tenant_connections: the tenant's connection cap) and tenant (unknown when rejected before identification).",
 		}, []string{labelScope, labelTenant}),
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "auth_failures_total",
@@ -268,11 +270,15 @@ func New(reg prometheus.Registerer, build BuildInfo) *Metrics {
 	m.reloads[1] = reloads.WithLabelValues("failure")
 	reloadCauses := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Name: "config_reload_triggers_total",
-		Help: "Reload attempts by what triggered them: config (the config file changed), referenced_file (a password file, CA or root file changed), signal (SIGHUP).",
-	}, []string{"cause"})
+		Help: "Reloads attempted after startup, by cause (config: the config file's content changed; referenced_file: the content of a file it references changed, such as a password_file or the CA; signal: SIGHUP).",
+	}, []string{labelCause})
 	for i := range m.reloadCauses {
 		m.reloadCauses[i] = reloadCauses.WithLabelValues(ReloadCause(i).String())
 	}
+	m.revoked = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "revoked_connections_total",
+		Help: "Open tunnels and keep-alive client connections closed after a policy reload because the new policy denies them (proxy.revoke_on_reload), by tenant.",
+	}, []string{labelTenant})
 
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "build_info",
@@ -290,7 +296,7 @@ func New(reg prometheus.Registerer, build BuildInfo) *Metrics {
 		m.dialDuration, m.dnsDuration, dialErrors,
 		proxyHeaders,
 		m.limitRejections, m.authFailures,
-		reloads, reloadCauses, m.lastReloadSuccess, m.lastReloadOK, m.configInfo,
+		reloads, reloadCauses, m.revoked, m.lastReloadSuccess, m.lastReloadOK, m.configInfo,
 		m.mintDuration, m.cacheHits, m.cacheMisses, m.cacheEntries, m.caExpiry, m.bumped, m.learned,
 		buildInfo,
 	)

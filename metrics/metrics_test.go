@@ -101,7 +101,7 @@ egressd_transferred_bytes_total{direction="up",tenant="unknown"} 0
 egressd_open_tunnels{tenant="alpha"} 0
 egressd_open_tunnels{tenant="beta"} 1
 egressd_open_tunnels{tenant="unknown"} 0
-# HELP egressd_limit_rejections_total Connections or requests rejected by a limit, by scope (global, tenant) and tenant (unknown when rejected before identification).
+# HELP egressd_limit_rejections_total Connections or requests rejected by a limit, by scope (global: proxy.max_connections or its probe headroom; tenant: the request rate budget; tenant_connections: the tenant's connection cap) and tenant (unknown when rejected before identification).
 # TYPE egressd_limit_rejections_total counter
 egressd_limit_rejections_total{scope="global",tenant="alpha"} 0
 egressd_limit_rejections_total{scope="global",tenant="beta"} 0
@@ -109,6 +109,9 @@ egressd_limit_rejections_total{scope="global",tenant="unknown"} 1
 egressd_limit_rejections_total{scope="tenant",tenant="alpha"} 1
 egressd_limit_rejections_total{scope="tenant",tenant="beta"} 0
 egressd_limit_rejections_total{scope="tenant",tenant="unknown"} 0
+egressd_limit_rejections_total{scope="tenant_connections",tenant="alpha"} 0
+egressd_limit_rejections_total{scope="tenant_connections",tenant="beta"} 0
+egressd_limit_rejections_total{scope="tenant_connections",tenant="unknown"} 0
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(requests),
 		"egressd_requests_total", "egressd_denials_total", "egressd_transferred_bytes_total",

@@ -257,27 +257,6 @@ func (m *Metrics) AuthFailed(tenant string) {
 // success hash (any short stable digest of the config) becomes the only
 // egressd_config_info series; on failure the previous hash stays, because
 // the previous configuration is still in force.
-// ReloadCause is what triggered a reload attempt.
-type ReloadCause uint8
-
-const (
-	ReloadConfig         ReloadCause = iota // the config file's content changed
-	ReloadReferencedFile                    // a file the config names changed (a rotated Secret)
-	ReloadSignal                            // SIGHUP
-	numReloadCauses
-)
-
-func (c ReloadCause) String() string {
-	return [numReloadCauses]string{"config", "referenced_file", "signal"}[c]
-}
-
-// ReloadTriggered counts a reload attempt by its cause.
-func (m *Metrics) ReloadTriggered(c ReloadCause) {
-	if m != nil {
-		m.reloadCauses[c].Inc()
-	}
-}
-
 func (m *Metrics) ConfigLoaded(hash string, err error) {
 	if m == nil {
 		return
@@ -298,6 +277,27 @@ func (m *Metrics) ConfigLoaded(hash string, err error) {
 	m.reloads[0].Inc()
 	m.lastReloadOK.Set(1)
 	m.lastReloadSuccess.SetToCurrentTime()
+}
+
+// ReloadTriggered counts a reload attempt by its cause; ConfigLoaded then
+// records whether it worked.
+func (m *Metrics) ReloadTriggered(c ReloadCause) {
+	if m == nil {
+		return
+	}
+	if c >= numReloadCauses {
+		c = ReloadConfig
+	}
+	m.reloadCauses[c].Inc()
+}
+
+// Revoked counts a connection closed because a reloaded policy denies
+// what it carries.
+func (m *Metrics) Revoked(tenant string) {
+	if m == nil {
+		return
+	}
+	m.lookup(tenant).revoked.Inc()
 }
 
 // ObserveMint records how long minting one leaf certificate took.

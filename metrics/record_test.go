@@ -152,6 +152,7 @@ func TestFixedLabelSetsArePrecreated(t *testing.T) {
 		{family: "egressd_upstream_dial_errors_total", want: 5},
 		{family: "egressd_proxy_protocol_headers_total", want: 6},
 		{family: "egressd_config_reloads_total", want: 2},
+		{family: "egressd_config_reload_triggers_total", want: 3},
 		// Only the unknown tenant exists before SetTenants.
 		{family: "egressd_open_tunnels", want: 1},
 		{family: "egressd_requests_total", want: 0},

@@ -28,6 +28,7 @@ type tenant struct {
 	bytesUp         prometheus.Counter
 	bytesDown       prometheus.Counter
 	authFailures    prometheus.Counter
+	revoked         prometheus.Counter
 	limitRejections [numScopes]prometheus.Counter
 
 	requests       [numMethods][numDecisions][numStatusClasses]atomic.Pointer[prometheus.Counter]
@@ -47,6 +48,7 @@ func (m *Metrics) newTenant(name string) *tenant {
 		bytesUp:         m.bytes.WithLabelValues(name, dirUp),
 		bytesDown:       m.bytes.WithLabelValues(name, dirDown),
 		authFailures:    m.authFailures.WithLabelValues(name),
+		revoked:         m.revoked.WithLabelValues(name),
 	}
 	for s := range t.limitRejections {
 		t.limitRejections[s] = m.limitRejections.WithLabelValues(LimitScope(s).String(), name)
@@ -118,6 +120,7 @@ func (m *Metrics) deleteTenantSeries(name string) {
 	m.bytes.DeletePartialMatch(match)
 	m.tenantConnections.DeletePartialMatch(match)
 	m.limitRejections.DeletePartialMatch(match)
+	m.revoked.DeletePartialMatch(match)
 	m.authFailures.DeletePartialMatch(match)
 	m.bumped.DeletePartialMatch(match)
 	m.learned.DeletePartialMatch(match)

@@ -83,10 +83,12 @@ func TestNameResolvingToInternalAddressIsRefused(t *testing.T) {
 	}
 }
 
-// An open tunnel keeps working after the policy that allowed it is replaced
-// by one that denies its destination; new requests get the new answer.
-func TestPolicySwapKeepsOpenTunnel(t *testing.T) {
-	p := startProxy(t, twoTenants)
+// With revoke_on_reload off, an open tunnel keeps working after the
+// policy that allowed it is replaced by one that denies its destination;
+// new requests get the new answer.
+func TestPolicySwapKeepsOpenTunnelWhenRevocationIsOff(t *testing.T) {
+	off := false
+	p := startProxy(t, twoTenants, withConfig(func(c *proxy.Config) { c.RevokeOnReload = &off }))
 	echo := startEcho(t)
 	c := dialPP(t, p.addr, 1001)
 	br := bufio.NewReader(c)

@@ -216,6 +216,7 @@ func TestMaxConnectionsAnswers(t *testing.T) {
 	p := startProxy(t, withMetrics(reg), withConfig(func(c *proxy.Config) {
 		ppOff(c)
 		c.MaxConnections = limit
+		c.TenantConnectionShare = 1 // one tenant fills the global cap here
 	}))
 	held := openConns(t, p.addr, limit)
 	waitFor(t, 5*time.Second, "the proxy to hold the limit", func() bool { return p.srv.OpenConnections() == limit })

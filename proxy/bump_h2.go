@@ -142,13 +142,11 @@ func (h *h2Tunnel) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, &e, http.StatusForbidden, o, denyDetail(e.dec, t), "X-Proxy-Deny-Reason", e.dec.Reason.String())
 		return
 	}
-	release, ok := s.limits.acquire(e.dec.Tenant, pol.Limits(e.dec.Tenant))
-	if !ok {
+	if !s.limits.allow(e.dec.Tenant, pol.Limits(e.dec.Tenant)) {
 		s.metrics.LimitRejected(metrics.ScopeTenant, e.dec.Tenant)
 		h.refuse(w, r, &e, http.StatusTooManyRequests, outcomeLimit, "tenant "+e.dec.Tenant+" is over its request budget", "Retry-After", "1")
 		return
 	}
-	defer release()
 
 	if r.ContentLength != 0 {
 		out.Body, out.ContentLength = up, r.ContentLength

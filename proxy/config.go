@@ -55,6 +55,17 @@ type Config struct {
 	// MaxConnections bounds concurrent client connections; above it new ones
 	// get a 503 and are closed. Default 10000.
 	MaxConnections int `yaml:"max_connections"`
+	// TenantConnectionShare is the fraction of MaxConnections one tenant
+	// (and the unrecognised callers, together) may hold open, so a tenant
+	// parking idle sockets leaves the rest to its neighbours and to load
+	// balancer probes. A tenant's limits.max_connections can only lower
+	// its cap. With many tenants that may misbehave together, lower it.
+	// 0 means the default; 1 turns the share off. Default 0.5.
+	TenantConnectionShare float64 `yaml:"tenant_connection_share"`
+	// RevokeOnReload re-decides every open tunnel and keep-alive client
+	// connection against a reloaded policy and closes those it now denies:
+	// the kill switch an incident needs. Default true.
+	RevokeOnReload *bool `yaml:"revoke_on_reload"`
 	// TCPKeepAlive is the keepalive probe interval on both legs. PLS drops
 	// idle flows after about 4 minutes, so the default is 60s. Default 60s.
 	TCPKeepAlive time.Duration `yaml:"tcp_keepalive"`
@@ -122,6 +133,13 @@ func (c *Config) SetDefaults() {
 	if c.MaxConnections == 0 {
 		c.MaxConnections = 10000
 	}
+	if c.TenantConnectionShare == 0 {
+		c.TenantConnectionShare = 0.5
+	}
+	if c.RevokeOnReload == nil {
+		on := true
+		c.RevokeOnReload = &on
+	}
 	if c.MaxIdleUpstreamPerHost == 0 {
 		c.MaxIdleUpstreamPerHost = 32
 	}
@@ -170,6 +188,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxConnections < 1 {
 		bad("max_connections", "%d: must be at least 1", c.MaxConnections)
+	}
+	if c.TenantConnectionShare < 0 || c.TenantConnectionShare > 1 {
+		bad("tenant_connection_share", "%g: must be a fraction above 0 and at most 1", c.TenantConnectionShare)
 	}
 	if c.MaxIdleUpstreamPerHost < 0 {
 		bad("max_idle_upstream_per_host", "%d: must not be negative", c.MaxIdleUpstreamPerHost)

@@ -47,3 +47,31 @@ func TestProvisionRefusesWhatValidateRefuses(t *testing.T) {
 		t.Fatal("provision accepted a range with host bits set")
 	}
 }
+
+// TestTenantConnectionShareDefaultsAndBounds: unset means one half, and
+// a share is a fraction: above 0, at most 1 (1 turns it off).
+func TestTenantConnectionShareDefaultsAndBounds(t *testing.T) {
+	c := Config{ProxyProtocol: PPOff}
+	c.SetDefaults()
+	if c.TenantConnectionShare != 0.5 || c.RevokeOnReload == nil || !*c.RevokeOnReload {
+		t.Fatalf("defaults: share %v revoke %v, want 0.5 and true", c.TenantConnectionShare, c.RevokeOnReload)
+	}
+	for _, tc := range []struct {
+		share float64
+		want  string
+	}{
+		{1, ""},
+		{0.01, ""},
+		{-0.5, "proxy.tenant_connection_share: -0.5: must be a fraction above 0 and at most 1"},
+		{1.5, "proxy.tenant_connection_share: 1.5: must be a fraction above 0 and at most 1"},
+	} {
+		c.TenantConnectionShare = tc.share
+		got := ""
+		if err := c.Validate(); err != nil {
+			got = err.Error()
+		}
+		if got != tc.want {
+			t.Errorf("share %v: %q, want %q", tc.share, got, tc.want)
+		}
+	}
+}

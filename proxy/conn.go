@@ -53,6 +53,19 @@ type clientConn struct {
 	// may use (connection-oriented authentication; see pin.go).
 	pinned *upConn
 
+	// charged and chargedTo are the tenant this connection is counted
+	// against (connlimit.go); only the connection's own goroutine and its
+	// close touch them.
+	charged   bool
+	chargedTo string
+
+	// grant is what the connection holds by a decision, re-decided on a
+	// reload (revoke.go); revoked says a reload closed it.
+	grantMu  sync.Mutex
+	grant    grant
+	hasGrant bool
+	revoked  atomic.Bool
+
 	// detached is set once a spliced tunnel owns this connection (see
 	// detachTunnel): the connection is then closed by the tunnel's
 	// lifetime, not by serveConn.
@@ -139,6 +152,12 @@ func (s *Server) serveConn(raw net.Conn) {
 		return
 	}
 	c.id = id
+	// The tenant is known once the header is read: the connection counts
+	// against it from now on, idle or not, until it closes.
+	if tenant := s.currentPolicy().NetworkTenant(id); !c.chargeConn(tenant) {
+		c.refuseConnCap(tenant)
+		return
+	}
 	c.serve()
 }
 
@@ -231,7 +250,12 @@ func (c *clientConn) handle() bool {
 	}
 	life := newLifetime()
 	defer life.done()
-	life.atEnd(func() { s.finish(&e) })
+	life.atEnd(func() {
+		if c.revoked.Load() {
+			e.outcome = outcomeRevoked
+		}
+		s.finish(&e)
+	})
 	hasBody := r.chunked || r.contentLength > 0
 	keep := !r.wantsClose && !hasBody
 
@@ -240,6 +264,15 @@ func (c *clientConn) handle() bool {
 	c.pol = s.currentPolicy()
 	e.dec = c.pol.Decide(c.id, r.creds, r.target)
 	c.mconn.Identified(e.dec.Tenant)
+	if c.bump == nil && !c.chargeConn(e.dec.Tenant) {
+		// Credentials named another tenant than the network did, and that
+		// tenant is at its cap.
+		o := outcomeConnLimit
+		e.status, e.outcome = o.status(), o
+		s.metrics.LimitRejected(metrics.ScopeTenantConnections, e.dec.Tenant)
+		e.headDown = int64(writeStatus(c.bw, e.status, o.String(), o.say(), e.reqID, true, "Retry-After", "1"))
+		return false
+	}
 	e.user = e.dec.User // only a user whose password verified is named in the log
 	switch e.dec.Action {
 	case acl.AuthRequired:
@@ -262,8 +295,7 @@ func (c *clientConn) handle() bool {
 			"X-Proxy-Deny-Reason", e.dec.Reason.String()))
 		return keep
 	}
-	release, ok := s.limits.acquire(e.dec.Tenant, c.pol.Limits(e.dec.Tenant))
-	if !ok {
+	if !s.limits.allow(e.dec.Tenant, c.pol.Limits(e.dec.Tenant)) {
 		o := outcomeLimit
 		if r.method == "CONNECT" {
 			o = outcomeTunnelLimit
@@ -273,7 +305,7 @@ func (c *clientConn) handle() bool {
 		e.headDown = int64(writeStatus(c.bw, e.status, o.String(), "tenant "+e.dec.Tenant+" is over its request budget", e.reqID, !keep, "Retry-After", "1"))
 		return keep
 	}
-	life.atEnd(release)
+	c.setGrant(grant{reqID: e.reqID, kind: e.kind, tenant: e.dec.Tenant, target: r.target, creds: r.creds})
 	if r.method == "CONNECT" {
 		c.connect(&e, life)
 		return false
@@ -344,6 +376,7 @@ func (c *clientConn) close() {
 	s := c.s
 	c.raw.Close()
 	c.releasePinned()
+	c.releaseConn()
 	c.release()
 	s.track(c, false)
 	c.mconn.Closed()

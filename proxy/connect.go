@@ -28,6 +28,7 @@ func (c *clientConn) connect(e *entry, life *lifetime) {
 		return
 	}
 	e.upstream = ap
+	c.updateGrant(func(g *grant) { g.upstream = ap.Addr() })
 	const established = "HTTP/1.1 200 Connection established\r\n"
 	c.bw.WriteString(established)
 	e.headDown = int64(len(established) + writeRequestID(c.bw, e.reqID) + 2)
@@ -71,6 +72,9 @@ const (
 func (c *clientConn) afterConnect(e *entry, life *lifetime, up net.Conn, pending []byte) {
 	insp := c.s.inspector.Load()
 	plan, host, alpn := c.planTunnel(e, insp, up, &pending)
+	if e.sni != "" && e.sni != c.req.target.Host {
+		c.updateGrant(func(g *grant) { g.sni = e.sni })
+	}
 	if plan == planBump && c.learnedSplice(e, host) {
 		plan = planSplice
 	}

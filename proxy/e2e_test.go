@@ -908,7 +908,8 @@ func TestUpgradeBecomesTunnel(t *testing.T) {
 func TestConnectionLimit(t *testing.T) {
 	t.Parallel()
 	echo := startEcho(t)
-	p := startProxy(t, withConfig(func(c *proxy.Config) { c.MaxConnections = 2 }))
+	// Share 1: this is the global cap, which one tenant may fill here.
+	p := startProxy(t, withConfig(func(c *proxy.Config) { c.MaxConnections, c.TenantConnectionShare = 2, 1 }))
 	connectVia(t, p, echo)
 	connectVia(t, p, echo)
 	c := dial(t, p.addr)

@@ -2,15 +2,15 @@ package proxy
 
 import (
 	"sync"
-	"sync/atomic"
 
 	"golang.org/x/time/rate"
 
 	"github.com/egressd/egressd/acl"
 )
 
-// tenantLimiter enforces each tenant's fairness budget: concurrent requests
-// and tunnels, and a token bucket of new ones. State is keyed by tenant name
+// tenantLimiter enforces each tenant's request budget: a token bucket of
+// new requests and tunnels (open connections are capped by connCounts).
+// State is keyed by tenant name
 // so it survives a policy reload; the limits themselves are re-read from the
 // policy on every acquire, so a reload changes them at once.
 type tenantLimiter struct {
@@ -19,7 +19,6 @@ type tenantLimiter struct {
 }
 
 type tenantState struct {
-	open    atomic.Int64
 	mu      sync.Mutex
 	limiter *rate.Limiter
 	rate    float64
@@ -28,11 +27,11 @@ type tenantState struct {
 
 func newTenantLimiter() *tenantLimiter { return &tenantLimiter{m: make(map[string]*tenantState)} }
 
-// acquire reserves one request or tunnel for tenant. ok is false when the
-// tenant is over its budget; otherwise release must be called when done.
-func (l *tenantLimiter) acquire(tenant string, lim acl.Limits) (release func(), ok bool) {
-	if lim == (acl.Limits{}) {
-		return func() {}, true
+// allow takes one request or tunnel from tenant's bucket; false when the
+// tenant is over its rate.
+func (l *tenantLimiter) allow(tenant string, lim acl.Limits) bool {
+	if lim.Rate <= 0 {
+		return true
 	}
 	l.mu.Lock()
 	st := l.m[tenant]
@@ -41,17 +40,7 @@ func (l *tenantLimiter) acquire(tenant string, lim acl.Limits) (release func(), 
 		l.m[tenant] = st
 	}
 	l.mu.Unlock()
-	if lim.Rate > 0 && !st.allow(lim) {
-		return nil, false
-	}
-	if lim.MaxConnections > 0 {
-		if st.open.Add(1) > int64(lim.MaxConnections) {
-			st.open.Add(-1)
-			return nil, false
-		}
-		return func() { st.open.Add(-1) }, true
-	}
-	return func() {}, true
+	return st.allow(lim)
 }
 
 func (st *tenantState) allow(lim acl.Limits) bool {

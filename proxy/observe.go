@@ -27,6 +27,8 @@ func (o observer) ProxyHeader(r metrics.HeaderResult) { o.m.ProxyHeader(r) }
 
 func (o observer) AuthFailed(tenant string) { o.m.AuthFailed(tenant) }
 
+func (o observer) Revoked(tenant string) { o.m.Revoked(tenant) }
+
 func (o observer) TunnelOpened(tenant string) metrics.Tunnel { return o.m.TunnelOpened(tenant) }
 
 func (o observer) SpliceLearned(tenant string) { o.m.SpliceLearned(tenant) }

@@ -42,6 +42,8 @@ const (
 	outcomeAuth
 	outcomeLimit       // a request over its tenant's budget
 	outcomeTunnelLimit // a CONNECT over its tenant's budget
+	outcomeConnLimit   // a connection over its tenant's connection cap
+	outcomeRevoked     // closed because a reloaded policy denies it
 	outcomeSSRF
 	outcomeHeaderTooLarge
 	outcomeAmbiguousFraming
@@ -118,6 +120,8 @@ var outcomes = [numOutcomes]outcomeInfo{
 	outcomeAuth:                  {status: http.StatusProxyAuthRequired, reason: "auth", class: classDecided, squid: squidDenied},
 	outcomeLimit:                 {status: http.StatusTooManyRequests, reason: "limit", class: classLimit, squid: squidDenied},
 	outcomeTunnelLimit:           {status: http.StatusServiceUnavailable, reason: "limit", class: classLimit, squid: squidDenied},
+	outcomeConnLimit:             {status: http.StatusServiceUnavailable, reason: "tenant_connection_limit", class: classLimit, squid: squidDenied, say: "the tenant has too many open connections"},
+	outcomeRevoked:               {reason: "revoked", class: classDecided, squid: squidFailed},
 	outcomeSSRF:                  {status: http.StatusForbidden, reason: "ssrf", class: classDecided, squid: squidDenied},
 	outcomeHeaderTooLarge:        {status: http.StatusRequestHeaderFieldsTooLarge, reason: "header_too_large", class: classFailed, squid: squidDenied, say: "the request head is too large"},
 	outcomeAmbiguousFraming:      {status: http.StatusBadRequest, reason: "ambiguous_framing", class: classFailed, squid: squidDenied, say: "the request framing is ambiguous (RFC 9112 section 6)"},

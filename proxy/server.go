@@ -30,6 +30,9 @@ import (
 // Policy is what the proxy asks of the policy engine (*acl.Policy).
 type Policy interface {
 	Decide(id acl.Identity, cred acl.Credentials, t acl.Target) acl.Decision
+	// NetworkTenant is the tenant a connection is counted against before
+	// its first request: recognised without credentials.
+	NetworkTenant(id acl.Identity) string
 	CheckDial(tenant string, ip netip.Addr, t acl.Target) acl.Decision
 	// CheckParent decides whether a tenant may reach its parent proxy.
 	CheckParent(tenant string, up *acl.UpstreamProxy) acl.Decision
@@ -59,18 +62,20 @@ type Deps struct {
 
 // Server is one proxy listener and everything in flight on it.
 type Server struct {
-	cfg       Config
-	pv        provisioned // cfg parsed into typed values, once
-	log       *zap.Logger
-	access    accessLogger
-	metrics   observer
-	policy    atomic.Pointer[policyBox]
-	dialer    dialer
-	pool      *upstreamPool
-	upTLS     func(string) *tls.Config
-	limits    *tenantLimiter
-	inspector atomic.Pointer[tlsinspect.Inspector]
-	learn     spliceLearner // hosts spliced by learned splicing
+	cfg     Config
+	pv      provisioned // cfg parsed into typed values, once
+	log     *zap.Logger
+	access  accessLogger
+	metrics observer
+	policy  atomic.Pointer[policyBox]
+	dialer  dialer
+	pool    *upstreamPool
+	upTLS   func(string) *tls.Config
+	limits  *tenantLimiter
+	// tenantConns counts open connections per tenant (connlimit.go).
+	tenantConns *connCounts
+	inspector   atomic.Pointer[tlsinspect.Inspector]
+	learn       spliceLearner // hosts spliced by learned splicing
 
 	idPrefix string
 	idSeq    atomic.Uint64
@@ -141,6 +146,8 @@ func New(cfg Config, d Deps) (*Server, error) {
 		conns:    make(map[*clientConn]struct{}),
 		limits:   newTenantLimiter(),
 
+		tenantConns: newConnCounts(),
+
 		headerLog: newHeaderLogSampler(),
 		squidLog:  strings.HasPrefix(d.LogFormat, "squid"),
 	}
@@ -158,9 +165,16 @@ func keepAlive(d time.Duration) net.KeepAliveConfig {
 	return net.KeepAliveConfig{Enable: true, Idle: d, Interval: max(d/4, time.Second), Count: 4}
 }
 
-// SetPolicy swaps the policy for new requests; requests and tunnels already
-// decided keep the decision they got.
-func (s *Server) SetPolicy(p Policy) { s.policy.Store(&policyBox{p}) }
+// SetPolicy swaps the policy for new requests. With revoke_on_reload
+// (the default) every open tunnel and keep-alive connection is then
+// re-decided under p and closed when p refuses it; otherwise they keep
+// the decision they got.
+func (s *Server) SetPolicy(p Policy) {
+	s.policy.Store(&policyBox{p})
+	if s.cfg.RevokeOnReload == nil || *s.cfg.RevokeOnReload {
+		s.revoke(p)
+	}
+}
 
 func (s *Server) currentPolicy() Policy { return s.policy.Load().p }
 

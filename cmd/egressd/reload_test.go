@@ -129,7 +129,12 @@ func metricsText(t *testing.T, admin string) string {
 // broken config is refused with the old policy kept in force.
 func TestConfigMapSwapReloadsWithoutDroppingTunnels(t *testing.T) {
 	s := newServer(t)
-	cm := newConfigMapDir(t, reloadConfig(s.proxy, s.admin, allowLoopback))
+	// With revocation off (it is on by default; TestReloadClosesTunnelsAndKeepAlivesItNowDenies
+	// covers it), a tunnel keeps the decision it got.
+	noRevoke := func(text string) string {
+		return strings.Replace(text, "  proxy_protocol: optional\n", "  proxy_protocol: optional\n  revoke_on_reload: false\n", 1)
+	}
+	cm := newConfigMapDir(t, noRevoke(reloadConfig(s.proxy, s.admin, allowLoopback)))
 	startWithConfig(t, cm.path(), s)
 	echo := startEcho(t)
 
@@ -140,7 +145,7 @@ func TestConfigMapSwapReloadsWithoutDroppingTunnels(t *testing.T) {
 		t.Fatalf("before reload: %d, want the request to pass the policy", got)
 	}
 
-	cm.swap(reloadConfig(s.proxy, s.admin, denyAll))
+	cm.swap(noRevoke(reloadConfig(s.proxy, s.admin, denyAll)))
 	waitFor(t, 15*time.Second, "the swapped policy to deny", func() bool { return getStatus(t, s.proxy, echo) == 403 })
 	echoOnce(t, c, br, "after the swap") // the tunnel decided under the old policy lives on
 
