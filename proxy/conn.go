@@ -151,6 +151,12 @@ func (s *Server) serveConn(raw net.Conn) {
 		c.answerProbe()
 		return
 	}
+	if s.open.Load() > int64(s.cfg.MaxConnections) {
+		// In the probe reserve (acceptLimit): only probes are served.
+		s.metrics.LimitRejected(metrics.ScopeGlobal, "")
+		raw.Write(overloaded)
+		return
+	}
 	c.id = id
 	// The tenant is known once the header is read: the connection counts
 	// against it from now on, idle or not, until it closes.

@@ -23,6 +23,8 @@ import (
 	"testing"
 	"time"
 
+	proxyproto "github.com/pires/go-proxyproto"
+
 	"github.com/egressd/egressd/proxy"
 )
 
@@ -905,20 +907,41 @@ func TestUpgradeBecomesTunnel(t *testing.T) {
 	}
 }
 
+// TestConnectionLimit: when the tenants hold max_connections, a new
+// client gets 503 connection_limit once its PROXY header is read, while a
+// load balancer probe (a LOCAL header) is still answered from the small
+// reserve above the cap, so a busy node is not taken out of rotation.
 func TestConnectionLimit(t *testing.T) {
 	t.Parallel()
 	echo := startEcho(t)
 	// Share 1: this is the global cap, which one tenant may fill here.
-	p := startProxy(t, withConfig(func(c *proxy.Config) { c.MaxConnections, c.TenantConnectionShare = 2, 1 }))
-	connectVia(t, p, echo)
-	connectVia(t, p, echo)
-	c := dial(t, p.addr)
+	p := startProxy(t, withConfig(func(c *proxy.Config) {
+		requiredPP(c)
+		c.MaxConnections, c.TenantConnectionShare = 2, 1
+	}))
+	for range 2 {
+		c := dialPP(t, p.addr, demoLinkID)
+		br := bufio.NewReader(c)
+		fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", echo, echo)
+		if resp, err := http.ReadResponse(br, &http.Request{Method: "CONNECT"}); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("tunnel under the cap: %v %v", resp, err)
+		}
+	}
+	c := dialPP(t, p.addr, demoLinkID)
 	br := bufio.NewReader(c)
+	io.WriteString(c, "GET http://"+echo+"/ HTTP/1.1\r\nHost: "+echo+"\r\n\r\n")
 	resp, body := readResponse(t, br, "GET")
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("X-Proxy-Error") != "connection_limit" {
 		t.Fatalf("%d %q (%q), want 503 connection_limit", resp.StatusCode, resp.Header.Get("X-Proxy-Error"), body)
 	}
 	expectEOF(t, c, br)
+
+	probe := dial(t, p.addr)
+	probe.Write(headerBytes(t, &proxyproto.Header{Version: 2, Command: proxyproto.LOCAL}))
+	io.WriteString(probe, "GET /healthz HTTP/1.1\r\nHost: lb\r\n\r\n")
+	if resp, _ := readResponse(t, bufio.NewReader(probe), "GET"); resp.StatusCode != 200 {
+		t.Fatalf("load balancer probe while the tenants hold the cap: %d, want 200", resp.StatusCode)
+	}
 }
 
 // TestHTTPSAbsoluteForm: GET https://... (no CONNECT) makes the proxy

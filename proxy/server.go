@@ -234,7 +234,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			return fmt.Errorf("accept: %w", err)
 		}
 		backoff = 0
-		if s.open.Load() >= int64(s.cfg.MaxConnections) {
+		if s.open.Load() >= s.acceptLimit() {
 			s.metrics.LimitRejected(metrics.ScopeGlobal, "")
 			c.Write(overloaded)
 			c.Close()
@@ -244,6 +244,20 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.wg.Add(1)
 		go s.serveConn(c)
 	}
+}
+
+// acceptLimit is how many connections the listener takes. With PROXY
+// headers it is max_connections plus a small reserve, so that when the
+// tenants have filled max_connections the load balancer's probes (LOCAL
+// headers) are still read and answered, and the node is not taken out
+// of rotation for being busy; serveConn refuses anything else over
+// max_connections once its header is read.
+func (s *Server) acceptLimit() int64 {
+	limit := int64(s.cfg.MaxConnections)
+	if s.cfg.ProxyProtocol == PPOff {
+		return limit // no header tells a probe apart
+	}
+	return limit + min(max(limit/100, 8), 64)
 }
 
 var overloaded = []byte("HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 44\r\nX-Proxy-Error: connection_limit\r\nConnection: close\r\n\r\negressd: Service Unavailable: too busy now\r\n")

@@ -144,7 +144,7 @@ func TestTenantHoldingIdleSocketsCannotStarveItsNeighbours(t *testing.T) {
 
 			// A slot alpha frees is alpha's again.
 			held[1].Close()
-			waitFor(t, 5*time.Second, "alpha's slot to free up", func() bool { return p.srv.OpenConnections() == int64(tc.wantCap-1) })
+			waitFor(t, 5*time.Second, "alpha's slot to free up", func() bool { return p.srv.TenantConnections("alpha") == tc.wantCap-1 })
 			if status, body := getVia(t, p, origin+"/alpha-again", alphaLinkID); status != 200 || string(body) != "hello" {
 				t.Fatalf("alpha after freeing a slot: %d %q", status, body)
 			}
