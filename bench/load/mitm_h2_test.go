@@ -28,10 +28,17 @@ func startInspectingEgressd(t *testing.T, caFile, caKey, originPEM string) strin
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startEgressd(t, insp, "bump")
+}
+
+// startEgressd runs an in-process egressd with the bench's tenant, its
+// defaults (sni_check enforce) and the given inspection mode.
+func startEgressd(t *testing.T, insp *tlsinspect.Inspector, mode string) string {
+	t.Helper()
 	pol, err := acl.Compile(acl.Config{Tenants: []acl.TenantConfig{{
 		Name: "bench", LinkIDs: []uint32{1001},
 		Rules:         []acl.RuleConfig{{Name: "loopback", CIDRs: []string{"127.0.0.0/8"}}},
-		TLSInspection: acl.TLSInspectionConfig{Mode: "bump"},
+		TLSInspection: acl.TLSInspectionConfig{Mode: mode},
 	}}})
 	if err != nil {
 		t.Fatal(err)
@@ -130,5 +137,30 @@ func TestMITMH2NotAvailable(t *testing.T) {
 	cfg := Config{Mode: ModeMITMH2, Target: "x", Proxy: "127.0.0.1:1", Concurrency: 1, Duration: time.Second}
 	if _, err := Run(context.Background(), cfg, origin); err != ErrMITMNotAvailable {
 		t.Fatalf("err = %v, want ErrMITMNotAvailable", err)
+	}
+}
+
+// TestIdleTunnelsThroughEgressdOutlastTheHelloWait: the idle mode holds
+// HTTPS tunnels, so under egressd's default sni_check: enforce they are
+// held past the ClientHello wait (3 s) and all carry a request at the end.
+func TestIdleTunnelsThroughEgressdOutlastTheHelloWait(t *testing.T) {
+	cert, err := OriginCertificate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin, err := StartOrigin("127.0.0.1:0", 0, cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = origin.Close() })
+	cfg := Config{Mode: ModeIdle, Target: "egressd", Proxy: startEgressd(t, nil, "off"), Concurrency: 4,
+		Duration: 5 * time.Second, Tunnels: 20, Hold: 3500 * time.Millisecond, ProxyProtocol: 2, LinkID: 1001,
+		ProxyPID: os.Getpid()}
+	rs, err := Run(context.Background(), cfg, origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 1 || rs[0].Ops != 20 || rs[0].Errors != 0 {
+		t.Fatalf("idle through egressd: %+v, want all 20 tunnels to carry a GET after the hold", rs)
 	}
 }

@@ -3,6 +3,7 @@ package load
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -38,6 +39,9 @@ func (r *runner) idle(ctx context.Context) (Result, error) {
 	openCtx, cancel := context.WithTimeout(ctx, r.cfg.Duration)
 	defer cancel()
 	stopProgress := r.progress(ModeIdle, t)
+	// Resumption keeps the opening phase short; the proxy splices the
+	// handshake either way, so its memory per tunnel is the same.
+	cache := tls.NewLRUClientSessionCache(64)
 	var next atomic.Int64
 	var opened atomic.Int64
 	start := time.Now()
@@ -54,7 +58,7 @@ func (r *runner) idle(ctx context.Context) (Result, error) {
 					return
 				}
 				t0 := time.Now()
-				c, err := r.hw.openTunnel(openCtx, r.origin.Addr, r.cfg.Relay)
+				c, err := r.openIdleTunnel(openCtx, cache)
 				if err != nil {
 					if openCtx.Err() == nil {
 						t.recordError(fmt.Errorf("open tunnel: %w", err))
@@ -95,8 +99,26 @@ func (r *runner) idle(ctx context.Context) (Result, error) {
 	return res, nil
 }
 
-// verifyTunnels sends one GET through each open tunnel. Through a proxy the
-// tunnel is to the origin's port, which also speaks plain HTTP.
+// openIdleTunnel opens a tunnel and runs TLS through it, as a pod's HTTPS
+// connection does: a tunnel that never sends a ClientHello is refused
+// under egressd's default sni_check: enforce, and would not be idle HTTPS.
+func (r *runner) openIdleTunnel(ctx context.Context, cache tls.ClientSessionCache) (net.Conn, error) {
+	c, err := r.hw.openTunnel(ctx, r.origin.Addr, r.cfg.Relay)
+	if err != nil {
+		return nil, err
+	}
+	host, _, _ := net.SplitHostPort(r.origin.Addr)
+	tc := tls.Client(c, &tls.Config{ServerName: host, RootCAs: r.origin.Roots, NextProtos: []string{"http/1.1"},
+		MinVersion: tls.VersionTLS12, ClientSessionCache: cache})
+	if err := tc.HandshakeContext(ctx); err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("TLS through the tunnel: %w", err)
+	}
+	_ = c.SetDeadline(time.Time{})
+	return tc, nil
+}
+
+// verifyTunnels sends one GET through each open tunnel, inside its TLS.
 func (r *runner) verifyTunnels(conns []net.Conn, t *tally) {
 	want := ExpectedChecksum(SmallSize)
 	var next atomic.Int64
