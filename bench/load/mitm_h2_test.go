@@ -141,8 +141,9 @@ func TestMITMH2NotAvailable(t *testing.T) {
 }
 
 // TestIdleTunnelsThroughEgressdOutlastTheHelloWait: the idle mode holds
-// HTTPS tunnels, so under egressd's default sni_check: enforce they are
-// held past the ClientHello wait (3 s) and all carry a request at the end.
+// HTTPS keep-alive tunnels, so under egressd's default sni_check: enforce
+// they outlast the ClientHello wait (3 s), and the origin's wait for a
+// first request (10 s), and all carry a request at the end.
 func TestIdleTunnelsThroughEgressdOutlastTheHelloWait(t *testing.T) {
 	cert, err := OriginCertificate()
 	if err != nil {
@@ -154,7 +155,7 @@ func TestIdleTunnelsThroughEgressdOutlastTheHelloWait(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = origin.Close() })
 	cfg := Config{Mode: ModeIdle, Target: "egressd", Proxy: startEgressd(t, nil, "off"), Concurrency: 4,
-		Duration: 5 * time.Second, Tunnels: 20, Hold: 3500 * time.Millisecond, ProxyProtocol: 2, LinkID: 1001,
+		Duration: 5 * time.Second, Tunnels: 20, Hold: 11 * time.Second, ProxyProtocol: 2, LinkID: 1001,
 		ProxyPID: os.Getpid()}
 	rs, err := Run(context.Background(), cfg, origin)
 	if err != nil {

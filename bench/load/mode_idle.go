@@ -99,8 +99,8 @@ func (r *runner) idle(ctx context.Context) (Result, error) {
 	return res, nil
 }
 
-// openIdleTunnel opens a tunnel and runs TLS through it, as a pod's HTTPS
-// connection does: a tunnel that never sends a ClientHello is refused
+// openIdleTunnel opens a tunnel, runs TLS and one GET through it, as a
+// pod's HTTPS connection does: a tunnel that never sends a ClientHello is refused
 // under egressd's default sni_check: enforce, and would not be idle HTTPS.
 func (r *runner) openIdleTunnel(ctx context.Context, cache tls.ClientSessionCache) (net.Conn, error) {
 	c, err := r.hw.openTunnel(ctx, r.origin.Addr, r.cfg.Relay)
@@ -113,6 +113,13 @@ func (r *runner) openIdleTunnel(ctx context.Context, cache tls.ClientSessionCach
 	if err := tc.HandshakeContext(ctx); err != nil {
 		_ = c.Close()
 		return nil, fmt.Errorf("TLS through the tunnel: %w", err)
+	}
+	// One request first, so the tunnel idles as a keep-alive connection
+	// does (the origin's IdleTimeout, 5 min) rather than as a connection
+	// that never sent a request (its ReadHeaderTimeout, 10 s).
+	if err := getThrough(tc, r.origin.Addr, ExpectedChecksum(SmallSize), make([]byte, 4096)); err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("first GET through the tunnel: %w", err)
 	}
 	_ = c.SetDeadline(time.Time{})
 	return tc, nil
