@@ -61,26 +61,35 @@ var ErrSquidNative = errors.New("acl: Squid-format line without tenant fields")
 // fields plus tenant=, link_id=, lb=, decision= and rule=); a native
 // Squid line is refused with ErrSquidNative. It returns how many
 // decisions changed, so a CI job can fail on any.
+// parseLogLine reads one access-log line, JSON or squid_extended. access
+// is false for any other line; a native Squid line is ErrSquidNative,
+// since it names no tenant. replay and rules-report read logs with it.
+func parseLogLine(line []byte) (e accesslog.Entry, access bool, err error) {
+	switch {
+	case len(line) > 0 && line[0] == '{':
+		e, err := accesslog.Parse(line)
+		return e, err == nil && e.Decision != nil, nil
+	case looksSquid(line):
+		e, ok := parseSquidExtended(string(line))
+		if !ok {
+			return e, false, ErrSquidNative
+		}
+		return e, true, nil
+	}
+	return e, false, nil
+}
+
 func Replay(p *Policy, log io.Reader, out io.Writer) (changed int, err error) {
 	st := replayStats{groups: map[changeKey]*changeGroup{}}
 	sc := bufio.NewScanner(log)
 	sc.Buffer(make([]byte, 0, 64*1024), maxLogLine)
 	for n := 1; sc.Scan(); n++ {
 		line := sc.Bytes()
-		var e accesslog.Entry
+		e, access, err := parseLogLine(line)
 		switch {
-		case len(line) > 0 && line[0] == '{':
-			var err error
-			if e, err = accesslog.Parse(line); err != nil || e.Decision == nil {
-				st.notAccess++
-				continue
-			}
-		case looksSquid(line):
-			var ok bool
-			if e, ok = parseSquidExtended(string(line)); !ok {
-				return 0, fmt.Errorf("replay: line %d: %w: log with log.format squid_extended (or json) to replay it", n, ErrSquidNative)
-			}
-		default:
+		case err != nil:
+			return 0, fmt.Errorf("replay: line %d: %w: log with log.format squid_extended (or json) to replay it", n, err)
+		case !access:
 			st.notAccess++
 			continue
 		}

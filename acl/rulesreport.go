@@ -8,8 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/egressd/egressd/internal/accesslog"
 )
 
 // RulesReport is what `egressd rules-report` prints: per tenant, how often
@@ -115,20 +113,11 @@ func BuildRulesReport(p *Policy, shadowed map[string][]Shadowing, logs []io.Read
 		sc.Buffer(make([]byte, 0, 64*1024), maxLogLine)
 		for sc.Scan() {
 			line := sc.Bytes()
-			var e accesslog.Entry
+			e, access, err := parseLogLine(line)
 			switch {
-			case len(line) > 0 && line[0] == '{':
-				var err error
-				if e, err = accesslog.Parse(line); err != nil || e.Decision == nil {
-					rep.NotAccess++
-					continue
-				}
-			case looksSquid(line):
-				var ok bool
-				if e, ok = parseSquidExtended(string(line)); !ok {
-					return nil, fmt.Errorf("rules-report: %w: log with log.format squid_extended (or json)", ErrSquidNative)
-				}
-			default:
+			case err != nil:
+				return nil, fmt.Errorf("rules-report: %w: log with log.format squid_extended (or json)", err)
+			case !access:
 				rep.NotAccess++
 				continue
 			}
