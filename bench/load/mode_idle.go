@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -26,6 +27,7 @@ func (r *runner) idle(ctx context.Context) (Result, error) {
 	m.clientBefore, err = readProc("self")
 	m.clientSampleOK = err == nil
 	m.proxyBefore = r.sampleProxy(t)
+	rtBefore, rtErr := r.sampleRuntime(ctx)
 
 	n := r.cfg.Tunnels
 	conns := make([]net.Conn, n)
@@ -85,6 +87,8 @@ func (r *runner) idle(ctx context.Context) (Result, error) {
 	case <-ctx.Done():
 	}
 	m.proxyAfter = r.sampleProxy(t)
+	rtAfter, err := r.sampleRuntime(ctx)
+	rtErr = errors.Join(rtErr, err)
 	if after, err := readProc("self"); err == nil && m.clientSampleOK {
 		m.clientAfter = after
 	} else {
@@ -95,6 +99,16 @@ func (r *runner) idle(ctx context.Context) (Result, error) {
 	res := m.result()
 	if res.OK() && m.proxyBefore != nil && m.proxyAfter != nil {
 		res.RSSPerTunnelKiB = ptr(float64(m.proxyAfter.rssKiB-m.proxyBefore.rssKiB) / float64(n))
+	}
+	switch {
+	case r.cfg.ProxyMetrics == "" || !res.OK():
+	case rtErr != nil:
+		res.Note = fmt.Sprintf("runtime figures withheld: %v", rtErr)
+	default:
+		per := func(a, b float64) *float64 { return ptr((b - a) / float64(n)) }
+		res.GoroutinesPerTunnel = per(rtBefore.goroutines, rtAfter.goroutines)
+		res.StackKiBPerTunnel = per(rtBefore.stackBytes/1024, rtAfter.stackBytes/1024)
+		res.HeapKiBPerTunnel = per(rtBefore.heapBytes/1024, rtAfter.heapBytes/1024)
 	}
 	return res, nil
 }

@@ -15,9 +15,12 @@ const clockTicks = 100
 
 // procSample is what the bench reads about a process from /proc.
 type procSample struct {
-	cpuTicks uint64 // utime + stime, all threads
-	rssKiB   int64  // VmRSS
+	userTicks, sysTicks uint64 // utime and stime, all threads
+	rssKiB              int64  // VmRSS
 }
+
+// cpuTicks is utime + stime.
+func (p procSample) cpuTicks() uint64 { return p.userTicks + p.sysTicks }
 
 // readProc samples pid ("self" for the load generator itself).
 func readProc(pid string) (procSample, error) {
@@ -25,7 +28,7 @@ func readProc(pid string) (procSample, error) {
 	if err != nil {
 		return procSample{}, fmt.Errorf("read /proc/%s/stat: %w", pid, err)
 	}
-	ticks, err := parseStatCPU(stat)
+	user, sys, err := parseStatCPU(stat)
 	if err != nil {
 		return procSample{}, fmt.Errorf("parse /proc/%s/stat: %w", pid, err)
 	}
@@ -37,31 +40,29 @@ func readProc(pid string) (procSample, error) {
 	if err != nil {
 		return procSample{}, fmt.Errorf("parse /proc/%s/status: %w", pid, err)
 	}
-	return procSample{cpuTicks: ticks, rssKiB: rss}, nil
+	return procSample{userTicks: user, sysTicks: sys, rssKiB: rss}, nil
 }
 
-// parseStatCPU returns utime+stime (fields 14 and 15, proc(5)). The command
+// parseStatCPU returns utime and stime (fields 14 and 15, proc(5)). The command
 // name (field 2) may contain spaces and parentheses, so fields are counted
 // from the last ')'.
-func parseStatCPU(stat []byte) (uint64, error) {
+func parseStatCPU(stat []byte) (user, sys uint64, err error) {
 	i := bytes.LastIndexByte(stat, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("no ')' after the command name")
+		return 0, 0, fmt.Errorf("no ')' after the command name")
 	}
 	fields := strings.Fields(string(stat[i+1:]))
 	// fields[0] is field 3 (state), so utime (14) is fields[11].
 	if len(fields) < 13 {
-		return 0, fmt.Errorf("%d fields after the command name, want at least 13", len(fields))
+		return 0, 0, fmt.Errorf("%d fields after the command name, want at least 13", len(fields))
 	}
-	utime, err := strconv.ParseUint(fields[11], 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("utime: %w", err)
+	if user, err = strconv.ParseUint(fields[11], 10, 64); err != nil {
+		return 0, 0, fmt.Errorf("utime: %w", err)
 	}
-	stime, err := strconv.ParseUint(fields[12], 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("stime: %w", err)
+	if sys, err = strconv.ParseUint(fields[12], 10, 64); err != nil {
+		return 0, 0, fmt.Errorf("stime: %w", err)
 	}
-	return utime + stime, nil
+	return user, sys, nil
 }
 
 // parseStatusRSS returns VmRSS in KiB.

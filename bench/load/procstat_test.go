@@ -10,18 +10,19 @@ func TestParseStatCPU(t *testing.T) {
 	tests := []struct {
 		name    string
 		stat    string
-		want    uint64
+		user    uint64
+		sys     uint64
 		wantErr string
 	}{
 		{
 			name: "plain",
 			stat: "1234 (egressd) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 4 0",
-			want: 325,
+			user: 250, sys: 75,
 		},
 		{
 			name: "command with spaces and parentheses",
 			stat: "99 (a) (b c) R 1 99 99 0 -1 0 0 0 0 0 7 3 0 0 20 0 1 0",
-			want: 10,
+			user: 7, sys: 3,
 		},
 		{name: "no command", stat: "99 a R 1", wantErr: "no ')' after the command name"},
 		{name: "truncated", stat: "99 (x) R 1 2 3", wantErr: "4 fields after the command name, want at least 13"},
@@ -29,15 +30,15 @@ func TestParseStatCPU(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := parseStatCPU([]byte(tc.stat))
+			user, sys, err := parseStatCPU([]byte(tc.stat))
 			if tc.wantErr != "" {
 				if err == nil || err.Error() != tc.wantErr {
 					t.Fatalf("err = %v, want %q", err, tc.wantErr)
 				}
 				return
 			}
-			if err != nil || got != tc.want {
-				t.Fatalf("got %d, %v; want %d", got, err, tc.want)
+			if err != nil || user != tc.user || sys != tc.sys {
+				t.Fatalf("got user %d sys %d, %v; want %d and %d", user, sys, err, tc.user, tc.sys)
 			}
 		})
 	}

@@ -32,11 +32,19 @@ type Result struct {
 	MaxMs      *float64 `json:"max_ms"`
 	ClientCPUS *float64 `json:"client_cpu_s"`
 
-	ProxyCPUS       *float64 `json:"proxy_cpu_s"`
+	ProxyCPUS *float64 `json:"proxy_cpu_s"`
+	// The same CPU split into user space and kernel (utime and stime):
+	// the kernel part is the TCP work every proxy pays (issue 18).
+	ProxyUserCPUS   *float64 `json:"proxy_user_cpu_s,omitempty"`
+	ProxySysCPUS    *float64 `json:"proxy_sys_cpu_s,omitempty"`
 	OpsPerCPUS      *float64 `json:"ops_per_proxy_cpu_s"`
 	MiBPerCPUS      *float64 `json:"mib_per_proxy_cpu_s"`
 	ProxyRSSKiB     *int64   `json:"proxy_rss_kib"`
 	RSSPerTunnelKiB *float64 `json:"rss_per_tunnel_kib,omitempty"`
+	// What a Go proxy's runtime says one idle tunnel holds (--proxy-metrics).
+	GoroutinesPerTunnel *float64 `json:"goroutines_per_tunnel,omitempty"`
+	StackKiBPerTunnel   *float64 `json:"stack_kib_per_tunnel,omitempty"`
+	HeapKiBPerTunnel    *float64 `json:"heap_kib_per_tunnel,omitempty"`
 
 	// Note explains withheld figures or an unavailable mode.
 	Note string `json:"note,omitempty"`
@@ -87,11 +95,13 @@ func (m measurement) result() Result {
 	p := m.t.percentiles()
 	r.P50Ms, r.P90Ms, r.P99Ms, r.MaxMs = ms(p.p50), ms(p.p90), ms(p.p99), ms(p.max)
 	if m.clientSampleOK {
-		r.ClientCPUS = ptr(float64(m.clientAfter.cpuTicks-m.clientBefore.cpuTicks) / clockTicks)
+		r.ClientCPUS = ptr(float64(m.clientAfter.cpuTicks()-m.clientBefore.cpuTicks()) / clockTicks)
 	}
 	if m.proxyBefore != nil && m.proxyAfter != nil {
-		cpu := float64(m.proxyAfter.cpuTicks-m.proxyBefore.cpuTicks) / clockTicks
+		cpu := float64(m.proxyAfter.cpuTicks()-m.proxyBefore.cpuTicks()) / clockTicks
 		r.ProxyCPUS = ptr(cpu)
+		r.ProxyUserCPUS = ptr(float64(m.proxyAfter.userTicks-m.proxyBefore.userTicks) / clockTicks)
+		r.ProxySysCPUS = ptr(float64(m.proxyAfter.sysTicks-m.proxyBefore.sysTicks) / clockTicks)
 		r.ProxyRSSKiB = ptr(m.proxyAfter.rssKiB)
 		if cpu > 0 {
 			r.OpsPerCPUS = ptr(float64(r.Ops) / cpu)

@@ -59,6 +59,11 @@ type Config struct {
 	// Tunnels and Hold are the idle mode's tunnel count and holding time.
 	Tunnels int
 	Hold    time.Duration
+	// ProxyMetrics, when set, is a Prometheus endpoint of a Go proxy
+	// (http://127.0.0.1:PORT/metrics): the idle mode reads its goroutine
+	// count and stack and heap bytes with the RSS samples, so the memory of
+	// a tunnel can be told apart by kind.
+	ProxyMetrics string
 	// MITMRoots trusts the inspecting proxy's CA; MITMColdHosts is how many
 	// distinct hosts the cold phase visits (each mints one leaf).
 	MITMRoots     *x509.CertPool

@@ -44,6 +44,7 @@ func WriteMarkdown(w io.Writer, meta Meta, groups []Group) error {
 		b.WriteString("\n")
 	}
 	writeTargets(&b, groups)
+	writeCPUSplit(&b, groups)
 	writeH2Ratios(&b, groups)
 	writeModes(&b, groups)
 	if len(meta.Profiles) > 0 {

@@ -38,6 +38,10 @@ type Figures struct {
 	OpsPerS, MiBPerS, P50Ms, P99Ms, MaxMs     *float64
 	ProxyCPUS, OpsPerCPUS, MiBPerCPUS, RSSKiB *float64
 	RSSPerTunnelKiB, ClientCPUS, Ops          *float64
+	// Proxy CPU per operation in µs, user space and kernel (issue 18).
+	UserUsPerOp, SysUsPerOp *float64
+	// What a Go proxy's runtime says an idle tunnel holds.
+	GoroutinesPerTunnel, StackKiBPerTunnel, HeapKiBPerTunnel *float64
 }
 
 // Read parses JSON lines as written by `egressd-bench run --json`.
@@ -131,8 +135,23 @@ func summarize(mode, target string, rs []load.Result) Group {
 			v := float64(r.Ops)
 			return &v
 		}),
+		UserUsPerOp: med(func(r load.Result) *float64 { return perOpUs(r.ProxyUserCPUS, r.Ops) }),
+		SysUsPerOp:  med(func(r load.Result) *float64 { return perOpUs(r.ProxySysCPUS, r.Ops) }),
+
+		GoroutinesPerTunnel: med(func(r load.Result) *float64 { return r.GoroutinesPerTunnel }),
+		StackKiBPerTunnel:   med(func(r load.Result) *float64 { return r.StackKiBPerTunnel }),
+		HeapKiBPerTunnel:    med(func(r load.Result) *float64 { return r.HeapKiBPerTunnel }),
 	}
 	return g
+}
+
+// perOpUs is CPU seconds per operation in µs; nil without the figure.
+func perOpUs(cpuS *float64, ops int64) *float64 {
+	if cpuS == nil || ops == 0 {
+		return nil
+	}
+	v := *cpuS / float64(ops) * 1e6
+	return &v
 }
 
 // median of v; nil when v is empty. An even count averages the middle two.

@@ -100,3 +100,35 @@ func TestMarkdownInspectedH2Ratios(t *testing.T) {
 		}
 	}
 }
+
+// TestCPUSplitCeilings checks the per-operation split and the two kinds of
+// verdict: a target that a smaller user space could reach, and one that
+// egressd's kernel time alone rules out.
+func TestCPUSplitCeilings(t *testing.T) {
+	groups := Summarize([]load.Result{
+		// 1000 new tunnels each: egressd 0.2 s user + 0.3 s kernel, the
+		// relay 0.1 + 0.3, Squid 0.15 + 0.3.
+		{Mode: "connect-rate", Target: "egressd", Ops: 1000, ProxyUserCPUS: f(0.2), ProxySysCPUS: f(0.3)},
+		{Mode: "connect-rate", Target: "relay", Ops: 1000, ProxyUserCPUS: f(0.1), ProxySysCPUS: f(0.3)},
+		{Mode: "connect-rate", Target: "squid", Ops: 1000, ProxyUserCPUS: f(0.15), ProxySysCPUS: f(0.3)},
+		{Mode: "idle", Target: "egressd", Ops: 9000, RSSPerTunnelKiB: f(10.5), GoroutinesPerTunnel: f(2),
+			StackKiBPerTunnel: f(4.25), HeapKiBPerTunnel: f(4.5)},
+	})
+	var b strings.Builder
+	writeCPUSplit(&b, groups)
+	md := b.String()
+	for _, want := range []string{
+		"| egressd | 200.0 | 300.0 | 500.0 | 40% |",
+		"| relay | 100.0 | 300.0 | 400.0 | 25% |",
+		// 400/300 = 1.33× ceiling; 1.2× needs 400/1.2 - 300 = 33.3 µs of user space.
+		"- Against relay: ceiling 1.33× (target 1.20×). It needs egressd's user space at ≤ 33.3 µs per new tunnel (now 200.0 µs), 33% of what relay's own user space spends (100.0 µs).",
+		// 450/1.5 = 300 µs: the kernel time alone uses all of it.
+		"- Against squid: ceiling 1.50× (target 1.50×). Unreachable even with zero user-space CPU",
+		"egressd has no CPU split in this run.", // http-rps was not measured
+		"| 2.00 | 4.25 | 4.50 | 1.75 | 10.50 |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("CPU split lacks %q:\n%s", want, md)
+		}
+	}
+}

@@ -42,6 +42,7 @@ func cmdRun(args []string) int {
 	fs.IntVar(&cfg.ProxyPID, "proxy-pid", 0, "proxy PID for CPU time and RSS from /proc (0: not measured)")
 	fs.IntVar(&cfg.Tunnels, "tunnels", 1000, "idle: tunnels to hold open")
 	fs.DurationVar(&cfg.Hold, "hold", 2*time.Second, "idle: how long to hold them before sampling RSS")
+	fs.StringVar(&cfg.ProxyMetrics, "proxy-metrics", "", "idle: a Go proxy's Prometheus URL (loopback), for goroutines, stack and heap per tunnel")
 	fs.IntVar(&cfg.MITMColdHosts, "mitm-cold-hosts", 64, "mitm: distinct hosts (127.0.0.2 up) of the cold phase")
 	if err := fs.Parse(args); err != nil {
 		return 2
