@@ -26,6 +26,7 @@ func CorporateChecks() []Check {
 		{"PLS proxy protocol matches proxy_protocol and trusted_proxies", checkPLSProxyProtocol},
 		{"LB probe design matches externalTrafficPolicy", checkProbeDesign},
 		{"PLS auto-approval is visible and never everyone", checkPLSApproval},
+		{"PLS has a stable name in a team-owned resource group", checkPLSLifecycle},
 		{"NAT IPs cover max_connections", checkNATCapacity},
 		{"proxy NetworkPolicy admits the NAT IPs and LB probes", checkProxyIngress},
 		{"Azure Service annotations are known and probes within Azure's limits", checkAzureAnnotations},

@@ -73,7 +73,7 @@ func TestAKSServiceIsAPrivateLinkService(t *testing.T) {
 			t.Errorf("annotation %s = %q, want %q", k, got, v)
 		}
 	}
-	for _, k := range []string{annPrefix + "azure-pls-name", annPrefix + "azure-pls-ip-configuration-subnet", annNATCount, annNATIPs, annVisibility, annAutoApproval} {
+	for _, k := range []string{annPLSName, annPLSResourceGroup, annPrefix + "azure-pls-ip-configuration-subnet", annNATCount, annNATIPs, annVisibility, annAutoApproval} {
 		if svc.Annotations[k] == "" {
 			t.Errorf("annotation %s is missing", k)
 		}
