@@ -22,6 +22,7 @@ func CorporateChecks() []Check {
 		{"pod is hardened", checkHardening},
 		{"replicas, PDB, HPA and spreading agree", checkAvailability},
 		{"NetworkPolicy admits admin from monitoring only", checkAdminIngress},
+		{"admin port peers are named namespaces, and pods in shared ones", checkAdminPeersNamed},
 		{"monitoring selects the admin port", checkMonitoring},
 		{"PLS proxy protocol matches proxy_protocol and trusted_proxies", checkPLSProxyProtocol},
 		{"LB probe design matches externalTrafficPolicy", checkProbeDesign},
