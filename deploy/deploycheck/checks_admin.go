@@ -16,11 +16,11 @@ const nsNameLabel = "kubernetes.io/metadata.name"
 // must also select the pods.
 var sharedNamespaces = []string{"kube-system", "default"}
 
-// AMAMetricsPodLabel is the label of Azure Managed Prometheus's scraping
+// amaMetricsPodLabel is the label of Azure Managed Prometheus's scraping
 // pods, the ama-metrics Deployment in kube-system (Azure/prometheus-collector,
 // otelcollector/deploy/addon-chart/azure-monitor-metrics-addon/templates/
 // ama-metrics-deployment.yaml).
-var AMAMetricsPodLabel = map[string]string{"rsName": "ama-metrics"}
+var amaMetricsPodLabel = map[string]string{"rsName": "ama-metrics"}
 
 // checkAdminPeersNamed: the admin port serves every tenant's metrics and
 // the drain endpoint, so each NetworkPolicy peer admitted to it names its
@@ -52,7 +52,7 @@ func checkAdminPeersNamed(s *Set) error {
 			}
 			for _, n := range names {
 				if slices.Contains(sharedNamespaces, n) && f.PodSelector == nil {
-					errs = append(errs, fmt.Errorf("a NetworkPolicy rule admits the admin port %d from every pod in %s: select the scraping pods too (Azure Managed Prometheus: %s)", admin, n, metav1.FormatLabelSelector(&metav1.LabelSelector{MatchLabels: AMAMetricsPodLabel})))
+					errs = append(errs, fmt.Errorf("a NetworkPolicy rule admits the admin port %d from every pod in %s: select the scraping pods too (Azure Managed Prometheus: %s)", admin, n, metav1.FormatLabelSelector(&metav1.LabelSelector{MatchLabels: amaMetricsPodLabel})))
 				}
 			}
 		}

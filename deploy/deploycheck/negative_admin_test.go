@@ -27,8 +27,8 @@ func TestManagedPrometheusOverlayAdmitsOnlyTheAmaMetricsPods(t *testing.T) {
 	if names, ok := selectedNamespaceNames(p.NamespaceSelector); !ok || len(names) != 1 || names[0] != "kube-system" {
 		t.Errorf("namespaces %v (%v), want kube-system", names, ok)
 	}
-	if p.PodSelector == nil || !maps.Equal(p.PodSelector.MatchLabels, AMAMetricsPodLabel) || len(p.PodSelector.MatchExpressions) != 0 {
-		t.Errorf("podSelector %v, want matchLabels %v", p.PodSelector, AMAMetricsPodLabel)
+	if p.PodSelector == nil || !maps.Equal(p.PodSelector.MatchLabels, amaMetricsPodLabel) || len(p.PodSelector.MatchExpressions) != 0 {
+		t.Errorf("podSelector %v, want matchLabels %v", p.PodSelector, amaMetricsPodLabel)
 	}
 	np := policy(t, s, "egressd-admin-ama-metrics")
 	if np.Namespace != "egressd" || np.Spec.Ingress[0].Ports[0].Port.IntValue() != 9090 {

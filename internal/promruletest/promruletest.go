@@ -15,9 +15,9 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// Promtool returns promtool's path. Without it the test is skipped
+// lookPromtool returns promtool's path. Without it the test is skipped
 // locally and fails in CI (.ci/run installs Debian's prometheus package).
-func Promtool(t *testing.T) string {
+func lookPromtool(t *testing.T) string {
 	t.Helper()
 	p, err := exec.LookPath("promtool")
 	if err != nil {
@@ -29,12 +29,12 @@ func Promtool(t *testing.T) string {
 	return p
 }
 
-// Manifest is a decoded PrometheusRule, kept generic so nothing the rule
+// manifest is a decoded PrometheusRule, kept generic so nothing the rule
 // file format has is dropped on the way to promtool.
-type Manifest map[string]any
+type manifest map[string]any
 
-// Load reads a PrometheusRule manifest.
-func Load(t *testing.T, path string) Manifest {
+// load reads a PrometheusRule manifest.
+func load(t *testing.T, path string) manifest {
 	t.Helper()
 	raw, err := os.ReadFile(path)
 	if err != nil {
@@ -45,15 +45,15 @@ func Load(t *testing.T, path string) Manifest {
 	if err := yaml.Unmarshal(raw, &doc); err != nil {
 		t.Fatalf("decode %s: %v", path, err)
 	}
-	m := Manifest(doc)
+	m := manifest(doc)
 	if m["kind"] != "PrometheusRule" {
 		t.Fatalf("%s is a %v, want a PrometheusRule", path, m["kind"])
 	}
 	return m
 }
 
-// Alerts returns the alert names in order.
-func (m Manifest) Alerts() []string {
+// alerts returns the alert names in order.
+func (m manifest) alerts() []string {
 	var out []string
 	m.eachRule(func(r map[string]any) {
 		if a, ok := r["alert"].(string); ok {
@@ -63,7 +63,7 @@ func (m Manifest) Alerts() []string {
 	return out
 }
 
-func (m Manifest) eachRule(f func(map[string]any)) {
+func (m manifest) eachRule(f func(map[string]any)) {
 	spec, _ := m["spec"].(map[string]any)
 	groups, _ := spec["groups"].([]any)
 	for _, g := range groups {
@@ -74,9 +74,9 @@ func (m Manifest) eachRule(f func(map[string]any)) {
 	}
 }
 
-// RuleFile is the manifest's spec, a plain Prometheus rule file, with the
+// ruleFile is the manifest's spec, a plain Prometheus rule file, with the
 // expression of alert replaced by expr when alert is not empty.
-func (m Manifest) RuleFile(t *testing.T, alert, expr string) []byte {
+func (m manifest) ruleFile(t *testing.T, alert, expr string) []byte {
 	t.Helper()
 	// Decode a fresh copy through YAML so the edit never touches m.
 	b, err := yaml.Marshal(m["spec"])
@@ -89,7 +89,7 @@ func (m Manifest) RuleFile(t *testing.T, alert, expr string) []byte {
 	}
 	if alert != "" {
 		found := false
-		Manifest{"spec": spec}.eachRule(func(r map[string]any) {
+		manifest{"spec": spec}.eachRule(func(r map[string]any) {
 			if r["alert"] == alert {
 				r["expr"], found = expr, true
 			}
@@ -121,9 +121,9 @@ func run(t *testing.T, promtool string, rules, tests []byte, args ...string) (st
 	return string(out), err
 }
 
-// Mutations replace an alert's expression with one that never fires and
+// mutations replace an alert's expression with one that never fires and
 // one that always fires; the unit tests must notice both.
-var Mutations = map[string]string{
+var mutations = map[string]string{
 	"never fires":  "vector(0) > 1",
 	"always fires": "vector(1)",
 }
@@ -131,30 +131,30 @@ var Mutations = map[string]string{
 // Check runs `promtool check rules` and `promtool test rules` on the
 // manifest's rules with the unit tests in testsPath (whose rule_files is
 // [rules.yaml]), then proves the unit tests pin every alert: with any one
-// alert's expression broken (Mutations), `promtool test rules` fails.
+// alert's expression broken (mutations), `promtool test rules` fails.
 func Check(t *testing.T, manifestPath, testsPath string) {
 	t.Helper()
-	promtool := Promtool(t)
-	m := Load(t, manifestPath)
+	promtool := lookPromtool(t)
+	m := load(t, manifestPath)
 	tests, err := os.ReadFile(testsPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rules := m.RuleFile(t, "", "")
+	rules := m.ruleFile(t, "", "")
 	if out, err := run(t, promtool, rules, tests, "check", "rules", "rules.yaml"); err != nil {
 		t.Fatalf("promtool check rules: %v\n%s", err, out)
 	}
 	if out, err := run(t, promtool, rules, tests, "test", "rules", "rules_test.yaml"); err != nil {
 		t.Fatalf("promtool test rules: %v\n%s", err, out)
 	}
-	alerts := m.Alerts()
+	alerts := m.alerts()
 	if len(alerts) == 0 {
 		t.Fatalf("%s has no alerts", manifestPath)
 	}
 	for _, a := range alerts {
-		for name, expr := range Mutations {
+		for name, expr := range mutations {
 			t.Run(fmt.Sprintf("%s broken so it %s", a, name), func(t *testing.T) {
-				out, err := run(t, promtool, m.RuleFile(t, a, expr), tests, "test", "rules", "rules_test.yaml")
+				out, err := run(t, promtool, m.ruleFile(t, a, expr), tests, "test", "rules", "rules_test.yaml")
 				if err == nil {
 					t.Errorf("promtool test rules passes with %s's expression replaced by %q: %s has no unit test that pins it", a, expr, filepath.Base(testsPath))
 				} else if !strings.Contains(out, a) {
