@@ -10,7 +10,7 @@ import (
 
 func TestShippedOverlaysPass(t *testing.T) {
 	var out, errb bytes.Buffer
-	dirs := []string{"../../deploy/corporate/overlays/aks", "../../deploy/corporate/overlays/dev", "../../deploy/workload", "../../deploy/workload/static", "../../deploy/monitoring", "../../deploy/workload/inject-monitoring"}
+	dirs := []string{"../../deploy/corporate/overlays/aks", "../../deploy/corporate/overlays/aks-managed-prometheus", "../../deploy/corporate/overlays/dev", "../../deploy/workload", "../../deploy/workload/static", "../../deploy/monitoring", "../../deploy/workload/inject-monitoring"}
 	if code := run(dirs, &out, &errb); code != 0 {
 		t.Fatalf("exit %d\n%s", code, errb.String())
 	}

@@ -18,6 +18,7 @@ func TestEveryKustomizationDecodesStrictly(t *testing.T) {
 		{name: "corporate base", dir: dirBase, kinds: []string{"Namespace", "ServiceAccount", "Deployment", "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler", "NetworkPolicy"}},
 		{name: "corporate dev", dir: dirDev, kinds: []string{"ConfigMap", "Deployment", "Service", "NetworkPolicy"}},
 		{name: "corporate aks", dir: dirAKS, kinds: []string{"ConfigMap", "Deployment", "Service", "NetworkPolicy", "ServiceMonitor", "PrometheusRule"}},
+		{name: "corporate aks with Azure Managed Prometheus", dir: dirAKSManaged, kinds: []string{"ConfigMap", "Deployment", "Service", "NetworkPolicy"}},
 		{name: "workload (webhook route)", dir: dirWorkload, kinds: []string{"Namespace", "ConfigMap", "NetworkPolicy", "Deployment", "MutatingWebhookConfiguration", "Service", "Certificate", "Issuer", "PodDisruptionBudget"}},
 		{name: "workload example namespace", dir: dirExample, kinds: []string{"Namespace", "ConfigMap", "NetworkPolicy", "Deployment"}},
 		{name: "workload static route", dir: dirStatic, kinds: []string{"Namespace", "ConfigMap", "NetworkPolicy", "Deployment"}},
@@ -41,7 +42,7 @@ func TestEveryKustomizationDecodesStrictly(t *testing.T) {
 }
 
 func TestCorporateOverlays(t *testing.T) {
-	for _, dir := range []string{dirDev, dirAKS} {
+	for _, dir := range []string{dirDev, dirAKS, dirAKSManaged} {
 		s := render(t, dir)
 		for _, c := range CorporateChecks() {
 			t.Run(filepath.Base(dir)+"/"+c.Name, func(t *testing.T) {
@@ -73,7 +74,7 @@ func TestAKSServiceIsAPrivateLinkService(t *testing.T) {
 			t.Errorf("annotation %s = %q, want %q", k, got, v)
 		}
 	}
-	for _, k := range []string{annPrefix + "azure-pls-name", annPrefix + "azure-pls-ip-configuration-subnet", annNATCount, annNATIPs, annVisibility, annAutoApproval} {
+	for _, k := range []string{annPLSName, annPLSResourceGroup, annPrefix + "azure-pls-ip-configuration-subnet", annNATCount, annNATIPs, annVisibility, annAutoApproval} {
 		if svc.Annotations[k] == "" {
 			t.Errorf("annotation %s is missing", k)
 		}

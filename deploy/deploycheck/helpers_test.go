@@ -11,6 +11,7 @@ var (
 	dirBase       = filepath.Join("..", "corporate", "base")
 	dirDev        = filepath.Join("..", "corporate", "overlays", "dev")
 	dirAKS        = filepath.Join("..", "corporate", "overlays", "aks")
+	dirAKSManaged = filepath.Join("..", "corporate", "overlays", "aks-managed-prometheus")
 	dirWorkload   = filepath.Join("..", "workload")
 	dirStatic     = filepath.Join("..", "workload", "static")
 	dirExample    = filepath.Join("..", "workload", "example")
