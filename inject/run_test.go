@@ -2,13 +2,8 @@ package inject
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
 	"math/big"
 	"net"
@@ -23,6 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 	"go.uber.org/zap/zaptest"
+
+	"github.com/egressd/egressd/internal/testpki"
 )
 
 // The in-cluster name the API server dials (service.namespace.svc).
@@ -30,68 +27,33 @@ const serviceDNS = "egressd-inject.egressd-inject.svc"
 
 // testCA issues serving certificates as cert-manager's CA Issuer would.
 type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
+	*testpki.Cert
 	pool *x509.CertPool
 }
 
 func newTestCA(t *testing.T) *testCA {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1000),
-		Subject:               pkix.Name{CommonName: "egressd-inject test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &testCA{cert: cert, key: key, pool: pool}
+	root := testpki.NewRoot(t, "egressd-inject test CA")
+	return &testCA{Cert: root, pool: testpki.Pool(root.Cert)}
 }
 
 // writeLeaf issues a leaf with serial and writes it the way the kubelet
 // updates a Secret volume: new files renamed into place.
 func (ca *testCA) writeLeaf(t *testing.T, dir string, serial int64, notAfter time.Time) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	leaf := testpki.MustIssue(t, testpki.Spec{
+		CommonName: serviceDNS,
+		Names:      []string{serviceDNS, "127.0.0.1"},
+		Serial:     big.NewInt(serial),
+		NotBefore:  time.Now().Add(-time.Minute),
+		NotAfter:   notAfter,
+		Parent:     ca.Cert,
+	})
+	keyPEM, err := leaf.KeyPEM()
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial),
-		Subject:      pkix.Name{CommonName: serviceDNS},
-		DNSNames:     []string{serviceDNS},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    time.Now().Add(-time.Minute),
-		NotAfter:     notAfter,
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFiles(t, dir,
-		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))
+	writeFiles(t, dir, leaf.CertPEM(), keyPEM)
 }
 
 // writeFiles replaces tls.crt and tls.key and moves their mtime forward, so

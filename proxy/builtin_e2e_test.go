@@ -71,7 +71,7 @@ func TestBuiltinRulesetAllowsAKSDestinationsAndLogsItsName(t *testing.T) {
 func TestNeverInspectListSplicesAPIServerTunnelInModeBump(t *testing.T) {
 	const host = "abc.hcp.westeurope.azmk8s.io"
 	pki := newInspPKI(t)
-	originCert := pki.leaf(t, inspLeafSpec{names: []string{host}}, nil, nil)
+	originCert := pki.leaf(t, inspLeafSpec{names: []string{host}}, nil)
 	o := startInspOrigin(t, originCert, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "api") }))
 	for _, tc := range []struct {
 		name     string

@@ -127,7 +127,7 @@ func TestBumpedRequestsCarryTheTunnelsHost(t *testing.T) {
 	pki := newInspPKI(t)
 	var mu sync.Mutex
 	var hosts, paths []string
-	o := startInspOrigin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test"}}, nil, nil),
+	o := startInspOrigin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test"}}, nil),
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			mu.Lock()
 			hosts, paths = append(hosts, r.Host), append(paths, r.URL.RequestURI())
@@ -218,7 +218,7 @@ func TestInternalRangeIsOpenOnlyForTheRequestsItsRuleNames(t *testing.T) {
 func TestH2StreamsAreTheCanonicalRequest(t *testing.T) {
 	pki := newInspPKI(t)
 	got := make(chan string, 16)
-	o := startH2Origin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test"}}, nil, nil),
+	o := startH2Origin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test"}}, nil),
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			got <- r.Method + " " + r.RequestURI
 			io.WriteString(w, "ok")

@@ -73,7 +73,7 @@ func FuzzWhatIsCheckedIsWhatIsSent(f *testing.F) {
 	}
 	pki := newInspPKI(f)
 	rec := &recorder{seen: map[string]received{}}
-	tlsOrigin := startInspOrigin(f, pki.leaf(f, inspLeafSpec{names: []string{"api.origin.test"}}, nil, nil), rec)
+	tlsOrigin := startInspOrigin(f, pki.leaf(f, inspLeafSpec{names: []string{"api.origin.test"}}, nil), rec)
 	plain := httptest.NewServer(rec)
 	f.Cleanup(plain.Close)
 	_, plainPort, _ := net.SplitHostPort(plain.Listener.Addr().String())

@@ -131,7 +131,9 @@ func BenchmarkTunnelCopy(b *testing.B) {
 	}
 }
 
-func tcpPair(b *testing.B) (*net.TCPConn, *net.TCPConn) {
+// tcpPair is a connected loopback TCP pair (dialed end, accepted end),
+// closed when the test ends.
+func tcpPair(b testing.TB) (*net.TCPConn, *net.TCPConn) {
 	b.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/egressd/egressd/acl"
+	"github.com/egressd/egressd/internal/testpki"
 	"github.com/egressd/egressd/tlsinspect"
 )
 
@@ -35,7 +36,7 @@ import (
 func TestBumpedCurlByteForByte(t *testing.T) {
 	pki := newInspPKI(t)
 	payload := randomBytes(t, 256<<10)
-	o := startInspOrigin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test"}}, nil, nil),
+	o := startInspOrigin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test"}}, nil),
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			switch r.URL.Path {
 			case "/path":
@@ -112,7 +113,7 @@ func TestBumpedCurlByteForByte(t *testing.T) {
 // origin's own certificate.
 func TestMintedCertificate(t *testing.T) {
 	pki := newInspPKI(t)
-	o := startInspOrigin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test", "127.0.0.1"}}, nil, nil),
+	o := startInspOrigin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test", "127.0.0.1"}}, nil),
 		http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "hello") }))
 	s := startInspProxy(t, pki, acl.TLSInspectionConfig{Mode: "bump"}, nil, nil)
 
@@ -174,7 +175,7 @@ func TestMintedCertificate(t *testing.T) {
 // certificate and egressd mints nothing.
 func TestSplicedShowsOriginCertificate(t *testing.T) {
 	pki := newInspPKI(t)
-	originCert := pki.leaf(t, inspLeafSpec{names: []string{"spliced.origin.test"}}, nil, nil)
+	originCert := pki.leaf(t, inspLeafSpec{names: []string{"spliced.origin.test"}}, nil)
 	o := startInspOrigin(t, originCert, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "spliced") }))
 	s := startInspProxy(t, pki, acl.TLSInspectionConfig{Mode: "bump", Splice: []string{"spliced.origin.test"}}, nil, nil)
 	target := "spliced.origin.test:" + o.port
@@ -227,7 +228,7 @@ func TestSplicedShowsOriginCertificate(t *testing.T) {
 // each request inside got 502 upstream_tls.)
 func TestBumpUpstreamVerificationFails(t *testing.T) {
 	pki := newInspPKI(t)
-	strangerRoot, strangerKey := inspNewRoot(t, "stranger root")
+	stranger := testpki.NewRoot(t, "stranger root")
 	tests := []struct {
 		name      string
 		host      string
@@ -267,9 +268,9 @@ func TestBumpUpstreamVerificationFails(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var cert tls.Certificate
 			if tc.foreign {
-				cert = pki.leaf(t, tc.spec, strangerRoot, strangerKey)
+				cert = pki.leaf(t, tc.spec, stranger)
 			} else {
-				cert = pki.leaf(t, tc.spec, nil, nil)
+				cert = pki.leaf(t, tc.spec, nil)
 			}
 			o := startInspOrigin(t, cert, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "must not be served") }))
 			s := startInspProxy(t, pki, acl.TLSInspectionConfig{Mode: "bump"}, nil, nil)
@@ -314,7 +315,7 @@ func TestBumpUpstreamVerificationFails(t *testing.T) {
 func TestBumpedPathRule(t *testing.T) {
 	pki := newInspPKI(t)
 	var paths sync.Map
-	o := startInspOrigin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test"}}, nil, nil),
+	o := startInspOrigin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test"}}, nil),
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			paths.Store(r.URL.Path, true)
 			io.WriteString(w, "ok "+r.URL.Path)
@@ -375,7 +376,7 @@ func TestBumpedPathRule(t *testing.T) {
 func TestConcurrentFirstHandshakesMintOnce(t *testing.T) {
 	const clients = 20
 	pki := newInspPKI(t)
-	cert := pki.leaf(t, inspLeafSpec{names: []string{"burst.origin.test"}}, nil, nil)
+	cert := pki.leaf(t, inspLeafSpec{names: []string{"burst.origin.test"}}, nil)
 	// The proxy mints right after its upstream handshake, so holding every
 	// upstream handshake until all have arrived lines the mints up within
 	// microseconds of each other; without this barrier the tunnels would
@@ -446,7 +447,7 @@ func TestConcurrentFirstHandshakesMintOnce(t *testing.T) {
 // the check every spliced tunnel gets.
 func TestSNICheck(t *testing.T) {
 	pki := newInspPKI(t)
-	o := startInspOrigin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test", "forbidden.test", "example.com"}}, nil, nil),
+	o := startInspOrigin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test", "forbidden.test", "example.com"}}, nil),
 		http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "fronted") }))
 	target := "api.origin.test:" + o.port
 
@@ -576,7 +577,7 @@ func TestNonTLSInBumpedConnect(t *testing.T) {
 // 421 and the connection is closed; the origin sees nothing.
 func TestBumpedMisdirectedHost(t *testing.T) {
 	pki := newInspPKI(t)
-	o := startInspOrigin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test"}}, nil, nil),
+	o := startInspOrigin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test"}}, nil),
 		http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "right host") }))
 	s := startInspProxy(t, pki, acl.TLSInspectionConfig{Mode: "bump"}, nil, nil)
 	target := "api.origin.test:" + o.port

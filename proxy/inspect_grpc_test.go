@@ -64,7 +64,7 @@ func (g *grpcOrigin) FullDuplexCall(stream testpb.TestService_FullDuplexCallServ
 func TestGRPCThroughInspection(t *testing.T) {
 	pki := newInspPKI(t)
 	origin := &grpcOrigin{}
-	cert := pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test"}}, nil, nil)
+	cert := pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test"}}, nil)
 	gs := grpc.NewServer(grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}})))
 	testpb.RegisterTestServiceServer(gs, origin)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

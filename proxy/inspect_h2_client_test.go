@@ -22,7 +22,7 @@ import (
 // stream whose :authority names another host.
 func TestXNetH2ClientThroughABump(t *testing.T) {
 	pki := newInspPKI(t)
-	o := startH2Origin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test"}}, nil, nil),
+	o := startH2Origin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test"}}, nil),
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "h%d %s", r.ProtoMajor, r.Host) }))
 	s := startInspProxy(t, pki, acl.TLSInspectionConfig{Mode: "bump"}, nil, nil)
 	authority := "api.origin.test:" + o.port

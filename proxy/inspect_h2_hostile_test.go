@@ -100,7 +100,7 @@ func TestHostileH2InsideABumpIsBounded(t *testing.T) {
 	var reached atomic.Int32
 	block := make(chan struct{})
 	t.Cleanup(func() { close(block) })
-	o := startH2Origin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test"}}, nil, nil),
+	o := startH2Origin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test"}}, nil),
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path == "/ok" {
 				io.WriteString(w, "ok")

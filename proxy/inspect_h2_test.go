@@ -69,7 +69,7 @@ func TestH2StreamsInsideABumpAreEachDecided(t *testing.T) {
 	pki := newInspPKI(t)
 	var mu sync.Mutex
 	seen := map[string]int{} // path -> the HTTP major version the origin saw
-	o := startH2Origin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test"}}, nil, nil),
+	o := startH2Origin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test"}}, nil),
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			mu.Lock()
 			seen[r.URL.Path] = r.ProtoMajor
@@ -165,7 +165,7 @@ func TestH2StreamsInsideABumpAreEachDecided(t *testing.T) {
 // in the handshake instead of being answered in another protocol.
 func TestH2ClientWithHTTP1Upstream(t *testing.T) {
 	pki := newInspPKI(t)
-	o := startInspOrigin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test"}}, nil, nil),
+	o := startInspOrigin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test"}}, nil),
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "h%d", r.ProtoMajor) }))
 	s := startInspProxy(t, pki, acl.TLSInspectionConfig{Mode: "bump"}, nil, nil)
 	base := "https://api.origin.test:" + o.port

@@ -10,22 +10,16 @@ package proxy_test
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,6 +29,7 @@ import (
 	"time"
 
 	"github.com/egressd/egressd/acl"
+	"github.com/egressd/egressd/internal/testpki"
 	"github.com/egressd/egressd/proxy"
 	"github.com/egressd/egressd/tlsinspect"
 )
@@ -47,8 +42,8 @@ type inspPKI struct {
 	corpPool   *x509.CertPool
 
 	originRootPath string // egressd's extra upstream_roots entry
-	originRoot     *x509.Certificate
-	originKey      *ecdsa.PrivateKey
+	origin         *testpki.Cert
+	originRoot     *x509.Certificate // origin.Cert
 	originPool     *x509.CertPool
 }
 
@@ -63,40 +58,11 @@ func newInspPKI(t testing.TB) *inspPKI {
 	pki := &inspPKI{corpCAPath: certPath, corpKey: keyPath, corpCA: corp, corpPool: x509.NewCertPool()}
 	pki.corpPool.AddCert(corp)
 
-	root, key := inspNewRoot(t, "egressd test origin root")
-	pki.originRoot, pki.originKey = root, key
-	pki.originPool = x509.NewCertPool()
-	pki.originPool.AddCert(root)
-	pki.originRootPath = filepath.Join(dir, "origin-root.pem")
-	inspWritePEM(t, pki.originRootPath, root.Raw)
+	pki.origin = testpki.MustIssue(t, testpki.Spec{CommonName: "egressd test origin root", Organization: []string{"egressd tests"}, IsCA: true})
+	pki.originRoot = pki.origin.Cert
+	pki.originPool = testpki.Pool(pki.originRoot)
+	pki.originRootPath = testpki.WritePEM(t, filepath.Join(dir, "origin-root.pem"), pki.origin.CertBlock())
 	return pki
-}
-
-// inspNewRoot makes a self-signed ECDSA root.
-func inspNewRoot(t testing.TB, cn string) (*x509.Certificate, *ecdsa.PrivateKey) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          inspSerial(t),
-		Subject:               pkix.Name{CommonName: cn, Organization: []string{"egressd tests"}},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatalf("create root: %v", err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, key
 }
 
 // inspLeafSpec describes an origin certificate; zero times mean "valid now".
@@ -107,58 +73,17 @@ type inspLeafSpec struct {
 }
 
 // leaf issues an origin server certificate from parent (the origin root
-// unless another is given).
-func (p *inspPKI) leaf(t testing.TB, spec inspLeafSpec, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) tls.Certificate {
+// when nil).
+func (p *inspPKI) leaf(t testing.TB, spec inspLeafSpec, parent *testpki.Cert) tls.Certificate {
 	t.Helper()
 	if parent == nil {
-		parent, parentKey = p.originRoot, p.originKey
+		parent = p.origin
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if spec.notBefore.IsZero() {
-		spec.notBefore = time.Now().Add(-time.Hour)
-	}
-	if spec.notAfter.IsZero() {
-		spec.notAfter = time.Now().Add(12 * time.Hour)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: inspSerial(t),
-		Subject:      pkix.Name{CommonName: spec.names[0]},
-		NotBefore:    spec.notBefore,
-		NotAfter:     spec.notAfter,
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	for _, n := range spec.names {
-		if a, err := netip.ParseAddr(n); err == nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, a.AsSlice())
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, n)
-		}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), parentKey)
-	if err != nil {
-		t.Fatalf("create origin leaf: %v", err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
-
-func inspSerial(t testing.TB) *big.Int {
-	t.Helper()
-	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n.Add(n, big.NewInt(1))
-}
-
-func inspWritePEM(t testing.TB, path string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	return testpki.MustIssue(t, testpki.Spec{
+		CommonName: spec.names[0], Names: spec.names,
+		NotBefore: spec.notBefore, NotAfter: spec.notAfter,
+		Parent: parent,
+	}).TLS()
 }
 
 func inspReadCert(t testing.TB, path string) *x509.Certificate {

@@ -23,7 +23,7 @@ import (
 func learnSetup(t *testing.T, ti acl.TLSInspectionConfig) (*inspSetup, string, *prometheus.Registry) {
 	t.Helper()
 	pki := newInspPKI(t)
-	o := startInspOrigin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test"}}, nil, nil),
+	o := startInspOrigin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test"}}, nil),
 		http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, metrics.BuildInfo{Version: "test"})

@@ -18,7 +18,7 @@ import (
 func TestParentProxyCarriesInspectedTunnelAndItsRedial(t *testing.T) {
 	const host = "api.origin.test"
 	pki := newInspPKI(t)
-	o := startInspOrigin(t, pki.leaf(t, inspLeafSpec{names: []string{host}}, nil, nil),
+	o := startInspOrigin(t, pki.leaf(t, inspLeafSpec{names: []string{host}}, nil),
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Connection", "close") // every request needs a new upstream connection
 			io.WriteString(w, "inspected "+r.URL.Path)

@@ -95,7 +95,7 @@ func TestChunkedRequestTrailersReachTheOrigin(t *testing.T) {
 func TestChunkedRequestTrailersInsideABump(t *testing.T) {
 	pki := newInspPKI(t)
 	o := &trailerRecorder{}
-	origin := startInspOrigin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test"}}, nil, nil), o)
+	origin := startInspOrigin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test"}}, nil), o)
 	s := startInspProxy(t, pki, acl.TLSInspectionConfig{Mode: "bump"}, nil, nil)
 	authority := "api.origin.test:" + origin.port
 	tc, err := inspTLSVia(s.addr, authority, "api.origin.test", pki.corpPool)
@@ -111,7 +111,7 @@ func TestChunkedRequestTrailersInsideABump(t *testing.T) {
 func TestH2RequestTrailersInsideABump(t *testing.T) {
 	pki := newInspPKI(t)
 	o := &trailerRecorder{}
-	origin := startH2Origin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test"}}, nil, nil), o)
+	origin := startH2Origin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test"}}, nil), o)
 	s := startInspProxy(t, pki, acl.TLSInspectionConfig{Mode: "bump"}, nil, nil)
 	pr, pw := io.Pipe()
 	req, _ := http.NewRequest("POST", "https://api.origin.test:"+origin.port+"/upload", pr)

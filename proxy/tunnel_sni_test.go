@@ -26,7 +26,7 @@ import (
 func TestSNIOnSpliceListDoesNotEscapeInspection(t *testing.T) {
 	pki := newInspPKI(t)
 	names := []string{"api.origin.test", "spliced.origin.test", "burst.origin.test"}
-	o := startInspOrigin(t, pki.leaf(t, inspLeafSpec{names: names}, nil, nil),
+	o := startInspOrigin(t, pki.leaf(t, inspLeafSpec{names: names}, nil),
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "origin "+r.URL.Path) }))
 	s := startInspProxy(t, pki, acl.TLSInspectionConfig{Mode: "bump", Splice: []string{"spliced.origin.test"}}, nil,
 		func(c *acl.Config) {

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/egressd/egressd/internal/testpki"
 )
 
 // reportCPU adds cpu-ns/op: process CPU time per iteration, which stays
@@ -35,7 +37,7 @@ func BenchmarkMint(b *testing.B) {
 		{name: "ca=rsa-2048", key: rsaKey(b)},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			ca := newCert(b, certSpec{cn: "Bench CA", key: bc.key})
+			ca := issue(b, testpki.Spec{CommonName: "Bench CA", Key: bc.key, IsCA: true})
 			insp, err := Load(caFiles(b, b.TempDir(), ca), nil)
 			if err != nil {
 				b.Fatal(err)
@@ -91,7 +93,7 @@ func BenchmarkHandshakeCached(b *testing.B) {
 	if _, err := insp.Certificate("hs.example"); err != nil {
 		b.Fatal(err)
 	}
-	cli := &tls.Config{ServerName: "hs.example", RootCAs: poolOf(ca.cert), Time: func() time.Time { return t0 }}
+	cli := &tls.Config{ServerName: "hs.example", RootCAs: testpki.Pool(ca.Cert), Time: func() time.Time { return t0 }}
 	b.ReportAllocs()
 	defer reportCPU(b)()
 	for b.Loop() {

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/egressd/egressd/internal/testpki"
 )
 
 var (
@@ -40,25 +42,25 @@ func clockAt(at time.Time) func() time.Time { return func() time.Time { return a
 
 func TestLoadErrors(t *testing.T) {
 	dir := t.TempDir()
-	goodCA := newCert(t, certSpec{cn: "Good CA", notBefore: t0.Add(-time.Hour), notAfter: t0.Add(time.Hour)})
+	goodCA := issue(t, testpki.Spec{CommonName: "Good CA", NotBefore: t0.Add(-time.Hour), NotAfter: t0.Add(time.Hour), IsCA: true})
 	otherKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	leaf := newCert(t, certSpec{cn: "Leaf", notCA: true, notBefore: t0.Add(-time.Hour), notAfter: t0.Add(time.Hour)})
-	noCertSign := newCert(t, certSpec{cn: "Signing Only", keyUsage: x509.KeyUsageDigitalSignature})
-	clientOnly := newCert(t, certSpec{cn: "Client CA", extUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
-	expired := newCert(t, certSpec{cn: "Old CA", notBefore: t0.Add(-48 * time.Hour), notAfter: t0.Add(-time.Hour)})
-	future := newCert(t, certSpec{cn: "Future CA", notBefore: t0.Add(time.Hour), notAfter: t0.Add(48 * time.Hour)})
+	leaf := issue(t, testpki.Spec{CommonName: "Leaf", NotBefore: t0.Add(-time.Hour), NotAfter: t0.Add(time.Hour)})
+	noCertSign := issue(t, testpki.Spec{CommonName: "Signing Only", KeyUsage: x509.KeyUsageDigitalSignature, IsCA: true})
+	clientOnly := issue(t, testpki.Spec{CommonName: "Client CA", ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, IsCA: true})
+	expired := issue(t, testpki.Spec{CommonName: "Old CA", NotBefore: t0.Add(-48 * time.Hour), NotAfter: t0.Add(-time.Hour), IsCA: true})
+	future := issue(t, testpki.Spec{CommonName: "Future CA", NotBefore: t0.Add(time.Hour), NotAfter: t0.Add(48 * time.Hour), IsCA: true})
 	smallRSA, err := rsa.GenerateKey(rand.Reader, 1024)
 	if err != nil {
 		t.Fatal(err)
 	}
-	smallCA := newCert(t, certSpec{cn: "Small CA", key: smallRSA})
+	smallCA := issue(t, testpki.Spec{CommonName: "Small CA", Key: smallRSA, IsCA: true})
 
 	good := caFiles(t, filepath.Join(dir), goodCA)
 	missing := filepath.Join(dir, "missing.pem")
 	write := func(name string, blocks ...*pem.Block) string { return writePEM(t, dir, name, blocks...) }
 	with := func(f func(*Config)) Config { c := good; f(&c); return c }
-	certOnly := func(name string, c testCert) Config {
-		return Config{CACert: write(name+".crt", certBlock(c.cert)), CAKey: write(name+".key", pkcs8Block(t, c.key))}
+	certOnly := func(name string, c *testpki.Cert) Config {
+		return Config{CACert: write(name+".crt", c.CertBlock()), CAKey: write(name+".key", testpki.KeyBlock(t, c.Key))}
 	}
 
 	tests := []struct {
@@ -91,7 +93,7 @@ func TestLoadErrors(t *testing.T) {
 		},
 		{
 			name: "key does not match certificate",
-			cfg:  with(func(c *Config) { c.CAKey = write("other.key", pkcs8Block(t, otherKey)) }),
+			cfg:  with(func(c *Config) { c.CAKey = write("other.key", testpki.KeyBlock(t, otherKey)) }),
 			want: "tls_inspection.ca_key: " + filepath.Join(dir, "other.key") +
 				": private key does not match the certificate in tls_inspection.ca_cert",
 		},
@@ -127,7 +129,7 @@ func TestLoadErrors(t *testing.T) {
 		},
 		{
 			name: "bundle in ca_cert",
-			cfg:  with(func(c *Config) { c.CACert = write("bundle.crt", certBlock(goodCA.cert), certBlock(expired.cert)) }),
+			cfg:  with(func(c *Config) { c.CACert = write("bundle.crt", goodCA.CertBlock(), expired.CertBlock()) }),
 			want: "tls_inspection.ca_cert: " + filepath.Join(dir, "bundle.crt") +
 				": holds 2 certificates; put only the signing CA here and intermediates in tls_inspection.chain",
 		},
@@ -154,7 +156,7 @@ func TestLoadErrors(t *testing.T) {
 		},
 		{
 			name: "chain holds a leaf",
-			cfg:  with(func(c *Config) { c.Chain = write("chain.pem", certBlock(leaf.cert)) }),
+			cfg:  with(func(c *Config) { c.Chain = write("chain.pem", leaf.CertBlock()) }),
 			want: "tls_inspection.chain: " + filepath.Join(dir, "chain.pem") +
 				`: certificate 0 ("CN=Leaf") is not a CA; the chain holds intermediates only`,
 		},
@@ -192,7 +194,7 @@ func TestLoadKeyTypes(t *testing.T) {
 		key    crypto.Signer
 		blocks func(t testing.TB) []*pem.Block
 	}{
-		{name: "ECDSA P-256 PKCS#8", key: p256, blocks: func(t testing.TB) []*pem.Block { return []*pem.Block{pkcs8Block(t, p256)} }},
+		{name: "ECDSA P-256 PKCS#8", key: p256, blocks: func(t testing.TB) []*pem.Block { return []*pem.Block{testpki.KeyBlock(t, p256)} }},
 		{
 			// `openssl ecparam -genkey` writes an EC PARAMETERS block first.
 			name: "ECDSA P-256 SEC 1 with parameters",
@@ -201,7 +203,7 @@ func TestLoadKeyTypes(t *testing.T) {
 				return []*pem.Block{{Type: "EC PARAMETERS", Bytes: []byte{6, 8, 42, 134, 72, 206, 61, 3, 1, 7}}, {Type: "EC PRIVATE KEY", Bytes: sec1}}
 			},
 		},
-		{name: "ECDSA P-384 PKCS#8", key: p384, blocks: func(t testing.TB) []*pem.Block { return []*pem.Block{pkcs8Block(t, p384)} }},
+		{name: "ECDSA P-384 PKCS#8", key: p384, blocks: func(t testing.TB) []*pem.Block { return []*pem.Block{testpki.KeyBlock(t, p384)} }},
 		{
 			name: "RSA 2048 PKCS#1",
 			key:  rsaKey(t),
@@ -209,14 +211,14 @@ func TestLoadKeyTypes(t *testing.T) {
 				return []*pem.Block{{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(rsaKey(t))}}
 			},
 		},
-		{name: "Ed25519 PKCS#8", key: ed, blocks: func(t testing.TB) []*pem.Block { return []*pem.Block{pkcs8Block(t, ed)} }},
+		{name: "Ed25519 PKCS#8", key: ed, blocks: func(t testing.TB) []*pem.Block { return []*pem.Block{testpki.KeyBlock(t, ed)} }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			ca := newCert(t, certSpec{cn: tc.name, key: tc.key})
+			ca := issue(t, testpki.Spec{CommonName: tc.name, Key: tc.key, IsCA: true})
 			cfg := Config{
-				CACert: writePEM(t, dir, "ca.crt", certBlock(ca.cert)),
+				CACert: writePEM(t, dir, "ca.crt", ca.CertBlock()),
 				CAKey:  writePEM(t, dir, "ca.key", tc.blocks(t)...),
 			}
 			insp, err := Load(cfg, nil)
@@ -227,11 +229,11 @@ func TestLoadKeyTypes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := c.Leaf.Verify(x509.VerifyOptions{DNSName: "keys.example", Roots: poolOf(ca.cert)}); err != nil {
+			if _, err := c.Leaf.Verify(x509.VerifyOptions{DNSName: "keys.example", Roots: testpki.Pool(ca.Cert)}); err != nil {
 				t.Fatalf("minted leaf does not verify: %v", err)
 			}
-			if !insp.CAExpiry().Equal(ca.cert.NotAfter) {
-				t.Fatalf("CAExpiry() = %v, want %v", insp.CAExpiry(), ca.cert.NotAfter)
+			if !insp.CAExpiry().Equal(ca.Cert.NotAfter) {
+				t.Fatalf("CAExpiry() = %v, want %v", insp.CAExpiry(), ca.Cert.NotAfter)
 			}
 		})
 	}
@@ -241,17 +243,17 @@ func TestLoadKeyTypes(t *testing.T) {
 // intermediate: clients trust only the root, so the leaf must be followed
 // by the inspection CA and the configured chain, without duplicates.
 func TestIntermediateChain(t *testing.T) {
-	root := newCert(t, certSpec{cn: "Corp Root"})
-	mid := newCert(t, certSpec{cn: "Corp Mid", parent: root.cert, parentKey: root.key})
-	issuing := newCert(t, certSpec{cn: "Corp Inspection", parent: mid.cert, parentKey: mid.key})
+	root := issue(t, testpki.Spec{CommonName: "Corp Root", IsCA: true})
+	mid := issue(t, testpki.Spec{CommonName: "Corp Mid", Parent: root, IsCA: true})
+	issuing := issue(t, testpki.Spec{CommonName: "Corp Inspection", Parent: mid, IsCA: true})
 
 	tests := []struct {
 		name  string
 		chain []*pem.Block
 		want  []*x509.Certificate // after the leaf
 	}{
-		{name: "chain lists the parents only", chain: []*pem.Block{certBlock(mid.cert)}, want: []*x509.Certificate{issuing.cert, mid.cert}},
-		{name: "chain already lists the issuing CA", chain: []*pem.Block{certBlock(issuing.cert), certBlock(mid.cert)}, want: []*x509.Certificate{issuing.cert, mid.cert}},
+		{name: "chain lists the parents only", chain: []*pem.Block{mid.CertBlock()}, want: []*x509.Certificate{issuing.Cert, mid.Cert}},
+		{name: "chain already lists the issuing CA", chain: []*pem.Block{issuing.CertBlock(), mid.CertBlock()}, want: []*x509.Certificate{issuing.Cert, mid.Cert}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -276,7 +278,7 @@ func TestIntermediateChain(t *testing.T) {
 				}
 				inter.AddCert(w)
 			}
-			if _, err := c.Leaf.Verify(x509.VerifyOptions{DNSName: "chain.example", Roots: poolOf(root.cert), Intermediates: inter}); err != nil {
+			if _, err := c.Leaf.Verify(x509.VerifyOptions{DNSName: "chain.example", Roots: testpki.Pool(root.Cert), Intermediates: inter}); err != nil {
 				t.Fatalf("leaf does not verify against the root through the sent chain: %v", err)
 			}
 		})
@@ -287,12 +289,12 @@ func TestKeyIdentifierMatchesGenerated(t *testing.T) {
 	// crypto/x509 generates SubjectKeyId for CAs with RFC 7093 method 1;
 	// the derived AuthorityKeyId for CAs without one must use the same rule
 	// so the result looks like any other tool's.
-	ca := newCert(t, certSpec{cn: "SKID CA"})
-	got, err := keyIdentifier(ca.cert)
+	ca := issue(t, testpki.Spec{CommonName: "SKID CA", IsCA: true})
+	got, err := keyIdentifier(ca.Cert)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(got, ca.cert.SubjectKeyId) {
-		t.Fatalf("keyIdentifier = %x, crypto/x509 generated %x", got, ca.cert.SubjectKeyId)
+	if !bytes.Equal(got, ca.Cert.SubjectKeyId) {
+		t.Fatalf("keyIdentifier = %x, crypto/x509 generated %x", got, ca.Cert.SubjectKeyId)
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/cryptobyte"
+
+	"github.com/egressd/egressd/internal/testpki"
 )
 
 // captureHello returns the bytes a real crypto/tls client sends first: its
@@ -315,7 +317,7 @@ func TestPeekThenServe(t *testing.T) {
 	// Deliver the hello in two TCP writes with a pause so the peek has to
 	// wait for the second segment.
 	split := &splitWriter{Conn: raw, first: 20, pause: 20 * time.Millisecond}
-	client := tls.Client(split, &tls.Config{ServerName: "peek.example", RootCAs: poolOf(ca.cert), Time: func() time.Time { return t0 }})
+	client := tls.Client(split, &tls.Config{ServerName: "peek.example", RootCAs: testpki.Pool(ca.Cert), Time: func() time.Time { return t0 }})
 	if err := client.Handshake(); err != nil {
 		t.Fatalf("client handshake: %v", err)
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/egressd/egressd/internal/testpki"
 )
 
 func TestInitCA(t *testing.T) {
@@ -52,7 +54,7 @@ func TestInitCA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := leaf.Leaf.Verify(x509.VerifyOptions{DNSName: "dev.example", Roots: poolOf(ca)}); err != nil {
+	if _, err := leaf.Leaf.Verify(x509.VerifyOptions{DNSName: "dev.example", Roots: testpki.Pool(ca)}); err != nil {
 		t.Fatalf("leaf from dev CA does not verify: %v", err)
 	}
 	before, _ := os.ReadFile(keyPath)

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/egressd/egressd/internal/testpki"
 )
 
 // handshake runs a real TLS handshake over loopback TCP between a server
@@ -108,7 +110,7 @@ func TestClientLeg(t *testing.T) {
 				t.Fatal(err)
 			}
 			cli := tc.client.Clone()
-			cli.RootCAs = poolOf(ca.cert)
+			cli.RootCAs = testpki.Pool(ca.Cert)
 			// The minted leaf is dated from the test clock's t0.
 			cli.Time = func() time.Time { return t0 }
 			state, err := handshake(t, srv, cli)
@@ -149,26 +151,25 @@ func upstream(t *testing.T, cert tls.Certificate) string {
 // certificate a browser would refuse, unless the host is explicitly insecure.
 func TestUpstreamVerification(t *testing.T) {
 	dir := t.TempDir()
-	root := newCert(t, certSpec{cn: "Origin Test Root"})
-	stranger := newCert(t, certSpec{cn: "Unknown Root"})
+	root := issue(t, testpki.Spec{CommonName: "Origin Test Root", IsCA: true})
+	stranger := issue(t, testpki.Spec{CommonName: "Unknown Root", IsCA: true})
 	now := time.Now()
-	leaf := func(s certSpec, issuer testCert) tls.Certificate {
-		s.notCA = true
-		s.parent, s.parentKey = issuer.cert, issuer.key
-		if s.notBefore.IsZero() {
-			s.notBefore, s.notAfter = now.Add(-time.Hour), now.Add(time.Hour)
+	leaf := func(s testpki.Spec, issuer *testpki.Cert) tls.Certificate {
+		s.Parent = issuer
+		if s.NotBefore.IsZero() {
+			s.NotBefore, s.NotAfter = now.Add(-time.Hour), now.Add(time.Hour)
 		}
-		return serverTLSCert(newCert(t, s))
+		return issue(t, s).TLS()
 	}
-	good := leaf(certSpec{cn: "origin.test", dnsNames: []string{"origin.test"}}, root)
-	expired := leaf(certSpec{cn: "origin.test", dnsNames: []string{"origin.test"}, notBefore: now.Add(-48 * time.Hour), notAfter: now.Add(-24 * time.Hour)}, root)
-	wrongName := leaf(certSpec{cn: "other.test", dnsNames: []string{"other.test"}}, root)
-	unknown := leaf(certSpec{cn: "origin.test", dnsNames: []string{"origin.test"}}, stranger)
-	legacy := leaf(certSpec{cn: "legacy.test", dnsNames: []string{"legacy.test", "www.legacy.test"}}, stranger)
-	ipLeaf := leaf(certSpec{cn: "127.0.0.1", ips: []net.IP{net.IPv4(127, 0, 0, 1)}}, root)
+	good := leaf(testpki.Spec{CommonName: "origin.test", Names: []string{"origin.test"}, IsCA: true}, root)
+	expired := leaf(testpki.Spec{CommonName: "origin.test", Names: []string{"origin.test"}, NotBefore: now.Add(-48 * time.Hour), NotAfter: now.Add(-24 * time.Hour), IsCA: true}, root)
+	wrongName := leaf(testpki.Spec{CommonName: "other.test", Names: []string{"other.test"}, IsCA: true}, root)
+	unknown := leaf(testpki.Spec{CommonName: "origin.test", Names: []string{"origin.test"}, IsCA: true}, stranger)
+	legacy := leaf(testpki.Spec{CommonName: "legacy.test", Names: []string{"legacy.test", "www.legacy.test"}, IsCA: true}, stranger)
+	ipLeaf := leaf(testpki.Spec{CommonName: "127.0.0.1", Names: []string{"127.0.0.1"}, IsCA: true}, root)
 
 	insp, _, _, _ := newInspector(t, func(c *Config) {
-		c.UpstreamRoots = []string{writePEM(t, dir, "roots.pem", certBlock(root.cert))}
+		c.UpstreamRoots = []string{writePEM(t, dir, "roots.pem", root.CertBlock())}
 		c.InsecureUpstream = []string{"Legacy.Test"}
 	})
 

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/egressd/egressd/internal/testpki"
 )
 
 func TestMintedLeaf(t *testing.T) {
@@ -54,7 +56,7 @@ func TestMintedLeaf(t *testing.T) {
 			if leaf.Subject.CommonName != tc.wantCN {
 				t.Errorf("CommonName = %q, want %q", leaf.Subject.CommonName, tc.wantCN)
 			}
-			opts := x509.VerifyOptions{Roots: poolOf(ca.cert), CurrentTime: t0}
+			opts := x509.VerifyOptions{Roots: testpki.Pool(ca.Cert), CurrentTime: t0}
 			if _, err := leaf.Verify(withName(opts, tc.verifyAs)); err != nil {
 				t.Errorf("leaf does not verify for %s: %v", tc.verifyAs, err)
 			}
@@ -96,14 +98,14 @@ func TestLeafFields(t *testing.T) {
 	if leaf.KeyUsage != x509.KeyUsageDigitalSignature {
 		t.Errorf("KeyUsage = %v, want digitalSignature only", leaf.KeyUsage)
 	}
-	if !bytes.Equal(leaf.AuthorityKeyId, ca.cert.SubjectKeyId) || len(leaf.AuthorityKeyId) == 0 {
-		t.Errorf("AuthorityKeyId = %x, want the CA's %x", leaf.AuthorityKeyId, ca.cert.SubjectKeyId)
+	if !bytes.Equal(leaf.AuthorityKeyId, ca.Cert.SubjectKeyId) || len(leaf.AuthorityKeyId) == 0 {
+		t.Errorf("AuthorityKeyId = %x, want the CA's %x", leaf.AuthorityKeyId, ca.Cert.SubjectKeyId)
 	}
 	pub, ok := leaf.PublicKey.(*ecdsa.PublicKey)
 	if !ok || pub.Curve != elliptic.P256() {
 		t.Errorf("leaf key is %T, want ECDSA P-256", leaf.PublicKey)
 	}
-	if !bytes.Equal(leaf.RawIssuer, ca.cert.RawSubject) {
+	if !bytes.Equal(leaf.RawIssuer, ca.Cert.RawSubject) {
 		t.Error("leaf issuer is not the CA subject")
 	}
 	// A self-signed CA is the client's anchor, so nothing follows the leaf.
@@ -142,7 +144,7 @@ func TestSerialsAreRandom(t *testing.T) {
 
 // TestLeafClampedToCA: a leaf must not outlive its CA, or clients reject it.
 func TestLeafClampedToCA(t *testing.T) {
-	ca := newCert(t, certSpec{cn: "Short CA", notBefore: t0.Add(-30 * time.Minute), notAfter: t0.Add(2 * time.Hour)})
+	ca := issue(t, testpki.Spec{CommonName: "Short CA", NotBefore: t0.Add(-30 * time.Minute), NotAfter: t0.Add(2 * time.Hour), IsCA: true})
 	insp, err := load(caFiles(t, t.TempDir(), ca), nil, clockAt(t0))
 	if err != nil {
 		t.Fatal(err)
@@ -151,9 +153,9 @@ func TestLeafClampedToCA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.Leaf.NotAfter.Equal(ca.cert.NotAfter) || !c.Leaf.NotBefore.Equal(ca.cert.NotBefore) {
+	if !c.Leaf.NotAfter.Equal(ca.Cert.NotAfter) || !c.Leaf.NotBefore.Equal(ca.Cert.NotBefore) {
 		t.Fatalf("leaf valid %v..%v, want clamped to the CA's %v..%v",
-			c.Leaf.NotBefore, c.Leaf.NotAfter, ca.cert.NotBefore, ca.cert.NotAfter)
+			c.Leaf.NotBefore, c.Leaf.NotAfter, ca.Cert.NotBefore, ca.Cert.NotAfter)
 	}
 }
 

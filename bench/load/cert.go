@@ -1,18 +1,15 @@
 package load
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"time"
+
+	"github.com/egressd/egressd/internal/testpki"
 )
 
 // MaxColdHosts is how many loopback addresses (127.0.0.2 upwards) the origin
@@ -24,49 +21,34 @@ const MaxColdHosts = 250
 // root: clients trust it through Origin.Roots, and a proxy that verifies
 // upstream certificates can be given the PEM written by WriteCertificate.
 func OriginCertificate() (tls.Certificate, error) {
-	ips := []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}
+	names := []string{"localhost", "127.0.0.1", "::1"}
 	for i := range MaxColdHosts {
-		ips = append(ips, coldHostIP(i))
+		names = append(names, coldHostIP(i).String())
 	}
-	return selfSigned("egressd-bench origin", []string{"localhost"}, ips)
+	return selfSigned("egressd-bench origin", names)
 }
 
 // NewCA makes a self-signed CA for a TLS-inspecting reference proxy in the
 // bench (goproxybase's MITM variant and its tests).
 func NewCA() (tls.Certificate, error) {
-	return selfSigned("egressd-bench inspection CA", nil, nil)
+	return selfSigned("egressd-bench inspection CA", nil)
 }
 
-func selfSigned(cn string, dnsNames []string, ips []net.IP) (tls.Certificate, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+// selfSigned is a CA that may also serve TLS itself, valid for 30 days so a
+// long bench run never outlives it.
+func selfSigned(cn string, names []string) (tls.Certificate, error) {
+	c, err := testpki.Issue(testpki.Spec{
+		CommonName:  cn,
+		Names:       names,
+		NotAfter:    time.Now().Add(30 * 24 * time.Hour),
+		IsCA:        true,
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	})
 	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("generate key: %w", err)
+		return tls.Certificate{}, err
 	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("serial: %w", err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: cn},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(30 * 24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		DNSNames:              dnsNames,
-		IPAddresses:           ips,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("create certificate: %w", err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("parse certificate: %w", err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, nil
+	return c.TLS(), nil
 }
 
 // coldHostIP is the i-th cold-cache address: 127.0.0.2, 127.0.0.3, ...
