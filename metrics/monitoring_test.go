@@ -194,7 +194,7 @@ type ruleFile struct {
 	} `yaml:"spec"`
 }
 
-func loadRules(t *testing.T) (ruleFile, []byte) {
+func loadRules(t *testing.T) ruleFile {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join(monitoringDir, "prometheusrule.yaml"))
 	if err != nil {
@@ -204,21 +204,11 @@ func loadRules(t *testing.T) (ruleFile, []byte) {
 	if err := yaml.Unmarshal(raw, &rf); err != nil {
 		t.Fatalf("decode prometheusrule.yaml: %v", err)
 	}
-	// promtool reads the spec (a plain rule file); take it from a generic
-	// decode so nothing the typed struct does not know about is dropped.
-	var generic map[string]any
-	if err := yaml.Unmarshal(raw, &generic); err != nil {
-		t.Fatalf("decode prometheusrule.yaml: %v", err)
-	}
-	spec, err := yaml.Marshal(generic["spec"])
-	if err != nil {
-		t.Fatalf("encode spec: %v", err)
-	}
-	return rf, spec
+	return rf
 }
 
 func TestPrometheusRuleAlerts(t *testing.T) {
-	rf, _ := loadRules(t)
+	rf := loadRules(t)
 	if rf.APIVersion != "monitoring.coreos.com/v1" || rf.Kind != "PrometheusRule" {
 		t.Fatalf("got %s %s, want monitoring.coreos.com/v1 PrometheusRule", rf.APIVersion, rf.Kind)
 	}

@@ -38,10 +38,10 @@ func writeCPUSplit(b *strings.Builder, groups []Group) {
 		eg, relay, squid := find(groups, m.mode, Main), find(groups, m.mode, Floor), find(groups, m.mode, Squid)
 		fmt.Fprintf(b, "### %s (one %s)\n\n| proxy | user µs/op | kernel µs/op | total µs/op | user share |\n|---|---:|---:|---:|---:|\n", m.mode, m.op)
 		for _, g := range []*Group{eg, relay, squid, find(groups, m.mode, "goproxy")} {
-			if g == nil || g.Median.UserUsPerOp == nil || g.Median.SysUsPerOp == nil {
+			u, k, ok := split(g)
+			if !ok {
 				continue
 			}
-			u, k := *g.Median.UserUsPerOp, *g.Median.SysUsPerOp
 			fmt.Fprintf(b, "| %s | %.1f | %.1f | %.1f | %.0f%% |\n", g.Target, u, k, u+k, 100*u/(u+k))
 		}
 		b.WriteString("\n")
