@@ -228,13 +228,14 @@ func (r *reloader) reload(forced bool) {
 	r.metrics.SetRules(pol.RuleNames())
 	r.srv.SetPolicy(pol)
 	r.srv.SetInspector(insp)
-	r.log.Info("config reloaded", zap.String("config_hash", h), zap.Stringer("cause", cause), zap.Strings("tenants", pol.Tenants()))
-	logFeeds(r.log, pol)
 	// Both sides come from config.Parse, defaults applied: compare the
-	// typed values, not their printed form.
+	// typed values, not their printed form. Logged before "config
+	// reloaded", so whoever sees that line has seen the warning too.
 	if !reflect.DeepEqual(cfg.Proxy, r.proxyCfg) {
 		r.log.Warn("proxy: section changed; listener settings take effect at the next restart")
 	}
+	r.log.Info("config reloaded", zap.String("config_hash", h), zap.Stringer("cause", cause), zap.Strings("tenants", pol.Tenants()))
+	logFeeds(r.log, pol)
 }
 
 // hashFiles fingerprints the content of files. A file that cannot be read
