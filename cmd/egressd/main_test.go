@@ -77,9 +77,16 @@ func (s *syncBuffer) String() string {
 // egressd runs the binary to completion with a bound.
 func egressd(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	return egressdStdin(t, "", args...)
+}
+
+// egressdStdin is egressd with stdin fed from in.
+func egressdStdin(t *testing.T, in string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binPath, args...)
+	cmd.Stdin = strings.NewReader(in)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()

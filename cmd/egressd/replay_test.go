@@ -1,11 +1,7 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -51,27 +47,6 @@ func TestReplayOfRealAccessLog(t *testing.T) {
 	if strings.Contains(out, "denied -> allowed") {
 		t.Errorf("nothing should become allowed:\n%s", out)
 	}
-}
-
-// egressdStdin is egressd with stdin fed from in.
-func egressdStdin(t *testing.T, in string, args ...string) (stdout, stderr string, code int) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binPath, args...)
-	cmd.Stdin = strings.NewReader(in)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		code = ee.ExitCode()
-	default:
-		t.Fatalf("run egressd %s: %v", strings.Join(args, " "), err)
-	}
-	return out.String(), errOut.String(), code
 }
 
 // recordAccessLog serves two requests (an allowed tunnel to a loopback
