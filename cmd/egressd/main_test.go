@@ -23,6 +23,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/egressd/egressd/internal/lockedbuf"
 )
 
 const testVersion = "v0.0.0-test"
@@ -54,24 +56,6 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	return m.Run()
-}
-
-// syncBuffer collects a child's output while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // egressd runs the binary to completion with a bound.
@@ -263,7 +247,7 @@ func startEcho(t *testing.T) string {
 type server struct {
 	cmd            *exec.Cmd
 	proxy, admin   string
-	stdout, stderr *syncBuffer
+	stdout, stderr *lockedbuf.Buffer
 	exited         chan error
 }
 

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/egressd/egressd/internal/lockedbuf"
 )
 
 // configMapDir lays out a directory the way the kubelet projects a
@@ -79,7 +81,7 @@ const denyAll = `    rules:
 
 // newServer picks free loopback ports for a server not started yet.
 func newServer(t *testing.T) *server {
-	return &server{proxy: freeAddr(t), admin: freeAddr(t), stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan error, 1)}
+	return &server{proxy: freeAddr(t), admin: freeAddr(t), stdout: &lockedbuf.Buffer{}, stderr: &lockedbuf.Buffer{}, exited: make(chan error, 1)}
 }
 
 // startWithConfig runs `egressd serve -config path` until the test ends.
