@@ -180,14 +180,7 @@ func copyOnce(dst, src net.Conn) (n int64, full bool, err error) {
 	bufp := copyBufPool.Get().(*[]byte)
 	defer copyBufPool.Put(bufp)
 	nr, err := src.Read(*bufp)
-	if nr > 0 {
-		nw, werr := dst.Write((*bufp)[:nr])
-		n = int64(nw)
-		if werr != nil {
-			return n, false, werr
-		}
-	}
-	return n, nr == len(*bufp), err
+	return writeRead(dst, *bufp, nr, err)
 }
 
 // copyReady is copyOnce for a TCP source, without pinning the buffer
@@ -203,14 +196,21 @@ func copyReady(dst net.Conn, src *net.TCPConn) (n int64, full bool, err error) {
 		return 0, false, err
 	}
 	defer copyBufPool.Put(bufp)
+	return writeRead(dst, *bufp, nr, err)
+}
+
+// writeRead finishes a copy step: it writes the nr bytes a read left in
+// buf to dst and reports them, and whether the read filled buf, with the
+// write's error or else the read's.
+func writeRead(dst net.Conn, buf []byte, nr int, rerr error) (n int64, full bool, err error) {
 	if nr > 0 {
-		nw, werr := dst.Write((*bufp)[:nr])
-		n = int64(nw)
+		nw, werr := dst.Write(buf[:nr])
 		if werr != nil {
-			return n, false, werr
+			return int64(nw), false, werr
 		}
+		n = int64(nw)
 	}
-	return n, nr == len(*bufp), err
+	return n, nr == len(buf), rerr
 }
 
 // readReady waits until c is readable and reads into a pooled buffer,
