@@ -27,11 +27,11 @@ func TestTruncatedResponseIsAFailure(t *testing.T) {
 	resp, _ := http.ReadResponse(bufio.NewReader(c), nil)
 	_, err := io.ReadAll(resp.Body)
 	t.Logf("client: %d, body read error %v", resp.StatusCode, err)
-	e := accessEntry(t, p, "127.0.0.1")
+	e := p.waitKind(t, "", "127.0.0.1", "")
 	if e["error"] != "upstream_body" {
 		t.Errorf("access log error = %v, want upstream_body (status=%v bytes_down=%v)", e["error"], e["status"], e["bytes_down"])
 	}
-	if v, _ := metricOf(t, reg, "egressd_requests_total", map[string]string{"decision": "allow", "status_class": "2xx"}); v != 0 {
+	if v := metricValue(t, reg, "egressd_requests_total", map[string]string{"decision": "allow", "status_class": "2xx"}); v != 0 {
 		t.Errorf("truncated response counted as decision=allow 2xx (%v), want it counted as a failure", v)
 	}
 }
@@ -52,12 +52,12 @@ func TestClientAbortIsNotBlamedOnUpstream(t *testing.T) {
 	fmt.Fprintf(c, "POST http://%s/ HTTP/1.1\r\nHost: %s\r\nContent-Length: 100000\r\n\r\nabc", origin, origin)
 	<-seen
 	c.Close()
-	e := accessEntry(t, p, "127.0.0.1")
+	e := p.waitKind(t, "", "127.0.0.1", "")
 	if e["error"] != "client_aborted" || e["status"] == int64(502) {
 		t.Errorf("client abort logged as status=%v error=%v, want error client_aborted", e["status"], e["error"])
 	}
 	time.Sleep(50 * time.Millisecond)
-	if v, _ := metricOf(t, reg, "egressd_requests_total", map[string]string{"decision": "error", "status_class": "5xx"}); v != 0 {
+	if v := metricValue(t, reg, "egressd_requests_total", map[string]string{"decision": "error", "status_class": "5xx"}); v != 0 {
 		t.Errorf("client abort counted as decision=error 5xx (%v)", v)
 	}
 }

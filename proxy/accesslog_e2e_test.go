@@ -2,14 +2,17 @@ package proxy_test
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
+	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/egressd/egressd/acl"
-	"github.com/egressd/egressd/proxy"
+	"github.com/egressd/egressd/internal/lockedbuf"
 )
 
 // TestSquidLogCodesForRefusalsAndFailures: in the Squid format a request
@@ -19,11 +22,8 @@ import (
 func TestSquidLogCodesForRefusalsAndFailures(t *testing.T) {
 	t.Parallel()
 	o := helloOrigin(t)
-	var buf syncBuffer
-	p := startProxy(t, func(_ testing.TB, _ *proxy.Config, d *proxy.Deps) {
-		d.LogFormat = "squid"
-		d.AccessWriter = &buf
-	}, withACL(func(c *acl.Config) {
+	var buf lockedbuf.Buffer
+	p := startProxy(t, withAccessFormat("squid", &buf), withACL(func(c *acl.Config) {
 		// One token, refilled every 1000 s: the second request is over.
 		c.Tenants[0].Limits = acl.LimitsConfig{Rate: 0.001, Burst: 1}
 	}))
@@ -55,5 +55,34 @@ func TestSquidLogCodesForRefusalsAndFailures(t *testing.T) {
 	waitFor(t, 3*time.Second, "the refused request's squid line", func() bool { return len(lines()) == 2 })
 	if got := codeOf(lines()[1]); got != "TCP_DENIED/429" {
 		t.Errorf("request over the limit logged %q, want TCP_DENIED/429", got)
+	}
+}
+
+// TestSquidAccessLog: log.format squid writes Squid's native line so
+// existing SIEM parsers keep working.
+func TestSquidAccessLog(t *testing.T) {
+	t.Parallel()
+	o := helloOrigin(t)
+	var buf lockedbuf.Buffer
+	p := startProxy(t, withAccessFormat("squid", &buf))
+	host := strings.TrimPrefix(o, "http://")
+	c := dial(t, p.addr)
+	defer c.Close()
+	fmt.Fprintf(c, "GET %s/squid HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", o, host)
+	raw, err := io.ReadAll(c)
+	if err != nil || !bytes.HasPrefix(raw, []byte("HTTP/1.1 200 ")) || !bytes.HasSuffix(raw, []byte("\r\n\r\nhello")) {
+		t.Fatalf("response %q, %v", raw, err)
+	}
+	waitFor(t, 3*time.Second, "a squid log line", func() bool { return strings.HasSuffix(buf.String(), "\n") })
+	// time.ms elapsed client code/status bytes method URL user hierarchy/peer type.
+	// Bytes are what the client received, head included, as Squid counts;
+	// the type is the response's media type.
+	f := strings.Fields(buf.String())
+	want := []string{"127.0.0.1", "TCP_MISS/200", strconv.Itoa(len(raw)), "GET", o + "/squid", "-", "HIER_DIRECT/127.0.0.1", "text/plain"}
+	if len(f) != 10 || strings.Join(f[2:], " ") != strings.Join(want, " ") {
+		t.Fatalf("squid line %q, want fields 3-10 %q (origin %s)", buf.String(), want, host)
+	}
+	if _, err := strconv.ParseFloat(f[0], 64); err != nil {
+		t.Errorf("first field %q is not a Unix time with milliseconds", f[0])
 	}
 }

@@ -17,8 +17,8 @@ import (
 // twoTenants: alpha (LinkID 1001) may reach loopback origins; beta (LinkID
 // 1002) may reach only api.partner.test. Both arrive from the same source
 // address, as consumers behind different private endpoints do.
-func twoTenants(tb testing.TB, _ *proxy.Config, d *proxy.Deps) {
-	d.Policy = compilePolicy(tb, acl.Config{Tenants: []acl.TenantConfig{
+func twoTenants() proxyOption {
+	return withPolicy(acl.Config{Tenants: []acl.TenantConfig{
 		{Name: "alpha", LinkIDs: []uint32{1001}, Rules: []acl.RuleConfig{
 			{Name: "loopback-origins", CIDRs: []string{"127.0.0.0/8"}},
 		}},
@@ -29,7 +29,7 @@ func twoTenants(tb testing.TB, _ *proxy.Config, d *proxy.Deps) {
 }
 
 func TestSameSourceDifferentLinkIDsGetDifferentAnswers(t *testing.T) {
-	p := startProxy(t, twoTenants)
+	p := startProxy(t, twoTenants())
 	origin := strings.TrimPrefix(helloOrigin(t), "http://")
 
 	status, body := getVia(t, p, "http://"+origin+"/", 1001)
@@ -59,15 +59,15 @@ func TestSameSourceDifferentLinkIDsGetDifferentAnswers(t *testing.T) {
 // refused at dial time, and no connection is attempted.
 func TestNameResolvingToInternalAddressIsRefused(t *testing.T) {
 	dialed := make(chan string, 4)
-	p := startProxy(t, twoTenants,
-		withResolver(&fakeResolver{hosts: map[string][]netip.Addr{"api.partner.test": {netip.MustParseAddr("169.254.169.254")}}}),
-		func(_ testing.TB, _ *proxy.Config, d *proxy.Deps) {
+	p := startProxy(t, twoTenants(),
+		withResolver(staticResolver(map[string][]netip.Addr{"api.partner.test": {netip.MustParseAddr("169.254.169.254")}})),
+		withDeps(func(d *proxy.Deps) {
 			inner := d.Dial
 			d.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
 				dialed <- addr
 				return inner(ctx, network, addr)
 			}
-		})
+		}))
 	status, body := getVia(t, p, "http://api.partner.test/latest/meta-data/", 1002)
 	if status != http.StatusForbidden || !strings.Contains(string(body), "ssrf") {
 		t.Fatalf("status %d body %q, want 403 naming ssrf", status, body)
@@ -88,7 +88,7 @@ func TestNameResolvingToInternalAddressIsRefused(t *testing.T) {
 // new requests get the new answer.
 func TestPolicySwapKeepsOpenTunnelWhenRevocationIsOff(t *testing.T) {
 	off := false
-	p := startProxy(t, twoTenants, withConfig(func(c *proxy.Config) { c.RevokeOnReload = &off }))
+	p := startProxy(t, twoTenants(), withConfig(func(c *proxy.Config) { c.RevokeOnReload = &off }))
 	echo := startEcho(t)
 	c := dialPP(t, p.addr, 1001)
 	br := bufio.NewReader(c)

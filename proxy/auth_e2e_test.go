@@ -9,7 +9,6 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/egressd/egressd/acl"
-	"github.com/egressd/egressd/proxy"
 )
 
 // TestAccessLogNamesOnlyVerifiedUsers: the access log's user is someone
@@ -21,13 +20,11 @@ func TestAccessLogNamesOnlyVerifiedUsers(t *testing.T) {
 		t.Fatal(err)
 	}
 	lo := []acl.RuleConfig{{Name: "lo", CIDRs: []string{"127.0.0.0/8"}}}
-	p := startProxy(t, func(tb testing.TB, _ *proxy.Config, d *proxy.Deps) {
-		d.Policy = compilePolicy(tb, acl.Config{Tenants: []acl.TenantConfig{
-			{Name: "open", LinkIDs: []uint32{1001}, Rules: lo},
-			{Name: "closed", LinkIDs: []uint32{1002}, RequireAuth: true,
-				Users: []acl.UserConfig{{Name: "bob", BCrypt: string(hash)}}, Rules: lo},
-		}})
-	})
+	p := startProxy(t, withPolicy(acl.Config{Tenants: []acl.TenantConfig{
+		{Name: "open", LinkIDs: []uint32{1001}, Rules: lo},
+		{Name: "closed", LinkIDs: []uint32{1002}, RequireAuth: true,
+			Users: []acl.UserConfig{{Name: "bob", BCrypt: string(hash)}}, Rules: lo},
+	}}))
 	origin := strings.TrimPrefix(helloOrigin(t), "http://")
 	for _, tc := range []struct {
 		name       string

@@ -9,22 +9,18 @@ import (
 	"testing"
 
 	"github.com/egressd/egressd/acl"
-	"github.com/egressd/egressd/proxy"
-	"github.com/egressd/egressd/tlsinspect"
 )
 
 // redirectDial sends dials for the given loopback addresses to other
 // loopback listeners, so a test can stand in for port 443 without root.
 // The proxy still resolves, checks and dials the address it decided on.
 func redirectDial(to map[string]string) proxyOption {
-	return func(_ testing.TB, _ *proxy.Config, d *proxy.Deps) {
-		d.Dial = func(ctx context.Context, network, address string) (net.Conn, error) {
-			if alt, ok := to[address]; ok {
-				address = alt
-			}
-			return loopbackOnlyDial(ctx, network, address)
+	return withDial(func(ctx context.Context, network, address string) (net.Conn, error) {
+		if alt, ok := to[address]; ok {
+			address = alt
 		}
-	}
+		return loopbackOnlyDial(ctx, network, address)
+	})
 }
 
 // A tenant that references builtin/aks-required reaches MCR through the
@@ -70,9 +66,9 @@ func TestBuiltinRulesetAllowsAKSDestinationsAndLogsItsName(t *testing.T) {
 // it in bump gets it inspected.
 func TestNeverInspectListSplicesAPIServerTunnelInModeBump(t *testing.T) {
 	const host = "abc.hcp.westeurope.azmk8s.io"
-	pki := newInspPKI(t)
-	originCert := pki.leaf(t, inspLeafSpec{names: []string{host}}, nil)
-	o := startInspOrigin(t, originCert, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "api") }))
+	pki := newTrustSet(t)
+	originCert := pki.leaf(t, leafSpec{names: []string{host}}, nil)
+	o := startTLSOrigin(t, originCert, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "api") }))
 	for _, tc := range []struct {
 		name     string
 		bump     []string
@@ -82,22 +78,17 @@ func TestNeverInspectListSplicesAPIServerTunnelInModeBump(t *testing.T) {
 		{"bumped-when-named", []string{host}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			insp, err := tlsinspect.Load(tlsinspect.Config{CACert: pki.corpCAPath, CAKey: pki.corpKey, UpstreamRoots: []string{pki.originRootPath}}, &inspCounter{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			p := startProxy(t, withResolver(loopbackResolver(host)),
+			p := startProxy(t, withInspection(pki, acl.TLSInspectionConfig{Mode: "bump", Bump: tc.bump}),
+				withResolver(loopbackResolver(host)),
 				withACL(func(c *acl.Config) {
 					c.Tenants[0].Region = "westeurope"
-					c.Tenants[0].TLSInspection = acl.TLSInspectionConfig{Mode: "bump", Bump: tc.bump}
 					c.Tenants[0].Rules = append(c.Tenants[0].Rules, acl.RuleConfig{Name: "aks", Domains: []string{".azmk8s.io"}})
-				}),
-				func(_ testing.TB, _ *proxy.Config, d *proxy.Deps) { d.Inspector = insp })
+				}))
 			roots := pki.originPool
 			if tc.wantCorp {
 				roots = pki.corpPool
 			}
-			tconn, err := inspTLSVia(p.addr, host+":"+o.port, host, roots)
+			tconn, err := tlsVia(p.addr, host+":"+o.port, host, roots)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -76,7 +76,7 @@ func TestUpstreamRequestIsTheCanonicalOne(t *testing.T) {
 		c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
 		return true
 	})
-	_, port := splitPort(t, o.addr)
+	port := portOf(t, o.addr)
 	p := startProxy(t, withResolver(loopbackResolver("ok.origin.test")))
 	for _, tc := range []struct {
 		name, raw          string
@@ -110,33 +110,24 @@ func TestUpstreamRequestIsTheCanonicalOne(t *testing.T) {
 	}
 }
 
-func splitPort(t *testing.T, addr string) (string, string) {
-	t.Helper()
-	h, p, err := net.SplitHostPort(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h, p
-}
-
 // TestBumpedRequestsCarryTheTunnelsHost: inside an inspected tunnel every
 // request goes upstream with the tunnel's checked host, whether the client
 // sent Host or not, and nothing of an earlier request's bytes leaks into
 // a later one (bypass 1: a large first request, then Host-less HTTP/1.0).
 func TestBumpedRequestsCarryTheTunnelsHost(t *testing.T) {
-	pki := newInspPKI(t)
+	pki := newTrustSet(t)
 	var mu sync.Mutex
 	var hosts, paths []string
-	o := startInspOrigin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test"}}, nil),
+	o := startTLSOrigin(t, pki.leaf(t, leafSpec{names: []string{"api.origin.test"}}, nil),
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			mu.Lock()
 			hosts, paths = append(hosts, r.Host), append(paths, r.URL.RequestURI())
 			mu.Unlock()
 			w.Write([]byte("ok"))
 		}))
-	s := startInspProxy(t, pki, acl.TLSInspectionConfig{Mode: "bump"}, nil, nil)
+	s := startProxy(t, withInspection(pki, acl.TLSInspectionConfig{Mode: "bump"}))
 	target := "api.origin.test:" + o.port
-	tconn, err := inspTLSVia(s.addr, target, "api.origin.test", pki.corpPool)
+	tconn, err := tlsVia(s.addr, target, "api.origin.test", pki.corpPool)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +167,7 @@ func TestInternalRangeIsOpenOnlyForTheRequestsItsRuleNames(t *testing.T) {
 		c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
 		return true
 	})
-	_, port := splitPort(t, o.addr)
+	port := portOf(t, o.addr)
 	p := startProxy(t, withResolver(loopbackResolver("svc.origin.test")), withACL(func(c *acl.Config) {
 		c.Tenants[0].Rules = []acl.RuleConfig{
 			{Name: "health-only", CIDRs: []string{"127.0.0.1/32"}, Methods: []string{"GET"}, Paths: []string{"/health"}},
@@ -216,14 +207,14 @@ func TestInternalRangeIsOpenOnlyForTheRequestsItsRuleNames(t *testing.T) {
 // another spelling of a denied :path or :method is denied, and the origin
 // receives exactly the path and method that were decided and logged.
 func TestH2StreamsAreTheCanonicalRequest(t *testing.T) {
-	pki := newInspPKI(t)
+	pki := newTrustSet(t)
 	got := make(chan string, 16)
-	o := startH2Origin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test"}}, nil),
+	o := startH2Origin(t, pki.leaf(t, leafSpec{names: []string{"api.origin.test"}}, nil),
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			got <- r.Method + " " + r.RequestURI
 			io.WriteString(w, "ok")
 		}))
-	s := startInspProxy(t, pki, acl.TLSInspectionConfig{Mode: "bump"}, nil, denyAdminAndPost)
+	s := startProxy(t, withInspection(pki, acl.TLSInspectionConfig{Mode: "bump"}), withACL(denyAdminAndPost))
 	client := h2Client(t, s)
 	base := "https://api.origin.test:" + o.port
 	for _, tc := range []struct {

@@ -71,18 +71,18 @@ func FuzzWhatIsCheckedIsWhatIsSent(f *testing.F) {
 	} {
 		f.Add(s.method, s.authority, s.path, s.bumped)
 	}
-	pki := newInspPKI(f)
+	pki := newTrustSet(f)
 	rec := &recorder{seen: map[string]received{}}
-	tlsOrigin := startInspOrigin(f, pki.leaf(f, inspLeafSpec{names: []string{"api.origin.test"}}, nil), rec)
+	tlsOrigin := startTLSOrigin(f, pki.leaf(f, leafSpec{names: []string{"api.origin.test"}}, nil), rec)
 	plain := httptest.NewServer(rec)
 	f.Cleanup(plain.Close)
 	_, plainPort, _ := net.SplitHostPort(plain.Listener.Addr().String())
-	s := startInspProxy(f, pki, acl.TLSInspectionConfig{Mode: "bump"}, nil, func(c *acl.Config) {
+	s := startProxy(f, withInspection(pki, acl.TLSInspectionConfig{Mode: "bump"}), withACL(func(c *acl.Config) {
 		denyAdminAndPost(c)
 		c.Tenants[0].Rules = append([]acl.RuleConfig{
 			{Name: "no-admin-by-address", Action: "deny", CIDRs: []string{"127.0.0.0/8"}, Paths: []string{"/admin"}},
 		}, c.Tenants[0].Rules...)
-	})
+	}))
 	var probes atomic.Int64
 
 	f.Fuzz(func(t *testing.T, method, authority, path string, bumped bool) {
@@ -103,7 +103,7 @@ func FuzzWhatIsCheckedIsWhatIsSent(f *testing.F) {
 		probe := fmt.Sprint(probes.Add(1))
 		var c net.Conn
 		if bumped {
-			tc, err := inspTLSVia(s.addr, "api.origin.test:"+port, "api.origin.test", pki.corpPool)
+			tc, err := tlsVia(s.addr, "api.origin.test:"+port, "api.origin.test", pki.corpPool)
 			if err != nil {
 				t.Fatalf("open the inspected tunnel: %v", err)
 			}

@@ -14,11 +14,9 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -27,8 +25,6 @@ import (
 
 	"github.com/egressd/egressd/proxy"
 )
-
-const curlPath = "/usr/bin/curl"
 
 // blobOrigin serves body at any path over plain HTTP and over TLS, and
 // answers a POST with the sha256 and length of what it received.
@@ -66,35 +62,6 @@ func startBlobOrigin(t *testing.T, size int) *blobOrigin {
 	return o
 }
 
-// curl runs the real curl with a clean environment (no *_proxy variables,
-// no ~/.curlrc) and returns what it wrote to stdout.
-func curl(t *testing.T, args ...string) []byte {
-	t.Helper()
-	if _, err := os.Stat(curlPath); err != nil {
-		t.Skipf("curl not installed: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	full := append([]string{"-q", "-sS", "--fail", "--max-time", "25"}, args...)
-	cmd := exec.CommandContext(ctx, curlPath, full...)
-	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir()}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("curl %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
-	}
-	return stdout.Bytes()
-}
-
-func port(t *testing.T, rawURL string) string {
-	t.Helper()
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return u.Port()
-}
-
 func TestCurlThroughProxy(t *testing.T) {
 	t.Parallel()
 	const size = 1 << 20
@@ -106,7 +73,7 @@ func TestCurlThroughProxy(t *testing.T) {
 	if err := os.WriteFile(upload, uploadBody, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	tlsPort := port(t, o.tls.URL)
+	tlsPort := portOf(t, o.tls.Listener.Addr().String())
 
 	tests := []struct {
 		name     string
@@ -166,7 +133,11 @@ func TestCurlThroughProxy(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := curl(t, tc.args...)
+			out, stderr, err := curl(t, append([]string{"--fail"}, tc.args...)...)
+			if err != nil {
+				t.Fatalf("curl %s: %v\n%s", strings.Join(tc.args, " "), err, stderr)
+			}
+			got := []byte(out)
 			if sum(got) != sum(tc.want) || len(got) != len(tc.want) {
 				t.Fatalf("body: got %d bytes sha256 %s, want %d bytes sha256 %s", len(got), sum(got), len(tc.want), sum(tc.want))
 			}
@@ -955,9 +926,9 @@ func TestHTTPSAbsoluteForm(t *testing.T) {
 	host := strings.TrimPrefix(o.URL, "https://")
 	roots := x509.NewCertPool()
 	roots.AddCert(o.Certificate())
-	trusting := startProxy(t, func(_ testing.TB, _ *proxy.Config, d *proxy.Deps) {
+	trusting := startProxy(t, withDeps(func(d *proxy.Deps) {
 		d.UpstreamTLS = func(name string) *tls.Config { return &tls.Config{ServerName: name, RootCAs: roots} }
-	})
+	}))
 	// The default verifies against the system roots, which do not know
 	// httptest's certificate: the request must fail, not pass unverified.
 	verifying := startProxy(t)
@@ -979,53 +950,4 @@ func TestHTTPSAbsoluteForm(t *testing.T) {
 			}
 		})
 	}
-}
-
-// TestSquidAccessLog: log.format squid writes Squid's native line so
-// existing SIEM parsers keep working.
-func TestSquidAccessLog(t *testing.T) {
-	t.Parallel()
-	o := helloOrigin(t)
-	var buf syncBuffer
-	p := startProxy(t, func(_ testing.TB, _ *proxy.Config, d *proxy.Deps) {
-		d.LogFormat = "squid"
-		d.AccessWriter = &buf
-	})
-	host := strings.TrimPrefix(o, "http://")
-	c := dial(t, p.addr)
-	defer c.Close()
-	fmt.Fprintf(c, "GET %s/squid HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", o, host)
-	raw, err := io.ReadAll(c)
-	if err != nil || !bytes.HasPrefix(raw, []byte("HTTP/1.1 200 ")) || !bytes.HasSuffix(raw, []byte("\r\n\r\nhello")) {
-		t.Fatalf("response %q, %v", raw, err)
-	}
-	waitFor(t, 3*time.Second, "a squid log line", func() bool { return strings.HasSuffix(buf.String(), "\n") })
-	// time.ms elapsed client code/status bytes method URL user hierarchy/peer type.
-	// Bytes are what the client received, head included, as Squid counts;
-	// the type is the response's media type.
-	f := strings.Fields(buf.String())
-	want := []string{"127.0.0.1", "TCP_MISS/200", strconv.Itoa(len(raw)), "GET", o + "/squid", "-", "HIER_DIRECT/127.0.0.1", "text/plain"}
-	if len(f) != 10 || strings.Join(f[2:], " ") != strings.Join(want, " ") {
-		t.Fatalf("squid line %q, want fields 3-10 %q (origin %s)", buf.String(), want, host)
-	}
-	if _, err := strconv.ParseFloat(f[0], 64); err != nil {
-		t.Errorf("first field %q is not a Unix time with milliseconds", f[0])
-	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

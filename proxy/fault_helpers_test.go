@@ -20,23 +20,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/goleak"
 
-	"github.com/egressd/egressd/metrics"
 	"github.com/egressd/egressd/proxy"
 )
-
-// withMetrics gives the proxy a fresh registry with the test tenant
-// declared, so its series are labelled "demo" rather than "unknown".
-func withMetrics(reg *prometheus.Registry) proxyOption {
-	return func(_ testing.TB, _ *proxy.Config, d *proxy.Deps) {
-		m := metrics.New(reg, metrics.BuildInfo{})
-		m.SetTenants([]string{demoTenant})
-		d.Metrics = m
-	}
-}
-
-func withDial(f proxy.DialFunc) proxyOption {
-	return func(_ testing.TB, _ *proxy.Config, d *proxy.Deps) { d.Dial = f }
-}
 
 // strictDial is loopbackOnlyDial that also fails the test when asked for
 // any other address: the SSRF guard must stop such a dial before it is made.
@@ -54,24 +39,14 @@ func strictDial(t testing.TB, calls *atomic.Int32) proxy.DialFunc {
 	}
 }
 
-// mapResolver answers from a function; it never asks real DNS.
-type mapResolver func(ctx context.Context, host string) ([]netip.Addr, error)
-
-func (f mapResolver) LookupNetIP(ctx context.Context, _, host string) ([]netip.Addr, error) {
-	return f(ctx, host)
-}
-
-// metricOf sums every sample of family name whose labels include want.
-// It reports whether any series matched, so a missing series is not
-// mistaken for a zero.
-func metricOf(t testing.TB, reg *prometheus.Registry, name string, want map[string]string) (float64, bool) {
+// metricValue sums every sample of family name whose labels include want.
+func metricValue(t testing.TB, reg *prometheus.Registry, name string, want map[string]string) float64 {
 	t.Helper()
 	fams, err := reg.Gather()
 	if err != nil {
 		t.Fatalf("gather: %v", err)
 	}
 	var total float64
-	var found bool
 	for _, f := range fams {
 		if f.GetName() != name {
 			continue
@@ -80,7 +55,6 @@ func metricOf(t testing.TB, reg *prometheus.Registry, name string, want map[stri
 			if !labelsMatch(m.GetLabel(), want) {
 				continue
 			}
-			found = true
 			switch {
 			case m.Counter != nil:
 				total += m.GetCounter().GetValue()
@@ -91,7 +65,7 @@ func metricOf(t testing.TB, reg *prometheus.Registry, name string, want map[stri
 			}
 		}
 	}
-	return total, found
+	return total
 }
 
 func labelsMatch(got []*dto.LabelPair, want map[string]string) bool {
@@ -114,7 +88,7 @@ func wantMetric(t testing.TB, reg *prometheus.Registry, name string, labels map[
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Second)
 	for {
-		got, _ := metricOf(t, reg, name, labels)
+		got := metricValue(t, reg, name, labels)
 		if got == want {
 			return
 		}
@@ -155,27 +129,6 @@ func (r resources) check(t testing.TB) {
 	// Find retries with backoff for a couple of seconds on its own.
 	if err := goleak.Find(r.goroutines); err != nil {
 		t.Errorf("goroutines left behind: %v", err)
-	}
-}
-
-// accessEntry is the access-log line of the one request to host, waited for.
-func accessEntry(t testing.TB, p *testProxy, host string) map[string]any {
-	t.Helper()
-	return p.waitAccess(t, host, func(e map[string]any) bool { return e["host"] == host })
-}
-
-// wantEntry compares the fields of an access-log line that a fault
-// test cares about; "" for error means the field must be absent.
-func wantEntry(t testing.TB, e map[string]any, status int, errText, decision string) {
-	t.Helper()
-	got := fmt.Sprintf("status=%v error=%v decision=%v", e["status"], e["error"], e["decision"])
-	wantErr := errText
-	if wantErr == "" {
-		wantErr = "<nil>"
-	}
-	want := fmt.Sprintf("status=%d error=%s decision=%s", status, wantErr, decision)
-	if got != want {
-		t.Errorf("access log: %s, want %s (line %v)", got, want, e)
 	}
 }
 

@@ -33,8 +33,11 @@ func TestDenyFeedRefusesListedNamesAndAddressesBeforeTenantRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := loopbackResolver("ok.origin.test", "blocked.origin.test", "trial.origin.test")
-	res.hosts["rebind.origin.test"] = []netip.Addr{netip.MustParseAddr("127.0.0.2")}
+	lo := []netip.Addr{netip.MustParseAddr("127.0.0.1")}
+	res := staticResolver(map[string][]netip.Addr{
+		"ok.origin.test": lo, "blocked.origin.test": lo, "trial.origin.test": lo,
+		"rebind.origin.test": {netip.MustParseAddr("127.0.0.2")},
+	})
 	p := startProxy(t, withResolver(res), withACL(func(c *acl.Config) {
 		c.DenyFeeds = []acl.DenyFeedConfig{
 			{Name: "ti", File: feedFile(t, "# test feed\n0.0.0.0 blocked.origin.test\n127.0.0.2/32\n")},

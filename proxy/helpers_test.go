@@ -19,6 +19,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,17 +27,21 @@ import (
 	"time"
 
 	proxyproto "github.com/pires/go-proxyproto"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/egressd/egressd/acl"
+	"github.com/egressd/egressd/metrics"
 	"github.com/egressd/egressd/proxy"
+	"github.com/egressd/egressd/tlsinspect"
 )
 
 const (
 	demoTenant = "demo"
 	demoLinkID = 1001
+	curlPath   = "/usr/bin/curl"
 	// ioTimeout bounds every single read or write a test does, so a proxy
 	// bug shows up as a failure rather than a hung suite.
 	ioTimeout = 10 * time.Second
@@ -66,29 +71,32 @@ func compilePolicy(t testing.TB, cfg acl.Config) *acl.Policy {
 	return pol
 }
 
-// fakeResolver answers from a map and never asks real DNS.
-type fakeResolver struct {
-	mu    sync.Mutex
-	hosts map[string][]netip.Addr
-	asked []string
+// resolverFunc answers name lookups with a function; no test resolver
+// ever asks real DNS.
+type resolverFunc func(ctx context.Context, host string) ([]netip.Addr, error)
+
+func (f resolverFunc) LookupNetIP(ctx context.Context, _, host string) ([]netip.Addr, error) {
+	return f(ctx, host)
 }
 
-func (r *fakeResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.asked = append(r.asked, host)
-	if a, ok := r.hosts[host]; ok {
-		return append([]netip.Addr(nil), a...), nil
+// staticResolver answers from hosts, /etc/hosts style, and says "no such
+// host" for every other name.
+func staticResolver(hosts map[string][]netip.Addr) resolverFunc {
+	return func(_ context.Context, host string) ([]netip.Addr, error) {
+		if a, ok := hosts[host]; ok {
+			return append([]netip.Addr(nil), a...), nil
+		}
+		return nil, &net.DNSError{Err: "no such host (test resolver)", Name: host, IsNotFound: true}
 	}
-	return nil, &net.DNSError{Err: "no such host (test resolver)", Name: host, IsNotFound: true}
 }
 
-func loopbackResolver(names ...string) *fakeResolver {
-	r := &fakeResolver{hosts: map[string][]netip.Addr{}}
+// loopbackResolver resolves each of names to 127.0.0.1.
+func loopbackResolver(names ...string) resolverFunc {
+	hosts := map[string][]netip.Addr{}
 	for _, n := range names {
-		r.hosts[n] = []netip.Addr{netip.MustParseAddr("127.0.0.1")}
+		hosts[n] = []netip.Addr{netip.MustParseAddr("127.0.0.1")}
 	}
-	return r
+	return staticResolver(hosts)
 }
 
 // loopbackOnlyDial is the upstream dialer of every test proxy: even if a
@@ -110,25 +118,66 @@ type testProxy struct {
 	access *observer.ObservedLogs
 	events *observer.ObservedLogs
 	done   chan error // Serve's return value
+
+	pki   *trustSet    // withInspection's trust world, else nil
+	mints *mintCounter // the inspector's event counts, else nil
 }
 
-type proxyOption func(testing.TB, *proxy.Config, *proxy.Deps)
+// proxyBuild is what startProxy assembles before proxy.New: the options
+// edit it in order, and the policy is compiled from acl after the last one
+// unless an option set deps.Policy itself.
+type proxyBuild struct {
+	t    testing.TB
+	cfg  proxy.Config
+	deps proxy.Deps
+	acl  acl.Config
 
-func withResolver(r proxy.Resolver) proxyOption {
-	return func(_ testing.TB, _ *proxy.Config, d *proxy.Deps) { d.Resolver = r }
+	// Set by withMetrics: the metrics are built after the policy.
+	reg *prometheus.Registry
+
+	// Set by withInspection: the inspector is loaded after the options.
+	inspect *tlsinspect.Config
+	pki     *trustSet
+	mints   *mintCounter
 }
+
+type proxyOption func(*proxyBuild)
 
 func withConfig(f func(*proxy.Config)) proxyOption {
-	return func(_ testing.TB, c *proxy.Config, _ *proxy.Deps) { f(c) }
+	return func(b *proxyBuild) { f(&b.cfg) }
+}
+
+func withDeps(f func(*proxy.Deps)) proxyOption {
+	return func(b *proxyBuild) { f(&b.deps) }
 }
 
 // withACL edits the test policy before it is compiled.
 func withACL(f func(*acl.Config)) proxyOption {
-	return func(t testing.TB, _ *proxy.Config, d *proxy.Deps) {
-		cfg := testACL()
-		f(&cfg)
-		d.Policy = compilePolicy(t, cfg)
-	}
+	return func(b *proxyBuild) { f(&b.acl) }
+}
+
+// withPolicy replaces the test policy.
+func withPolicy(cfg acl.Config) proxyOption {
+	return func(b *proxyBuild) { b.acl = cfg }
+}
+
+func withResolver(r proxy.Resolver) proxyOption {
+	return withDeps(func(d *proxy.Deps) { d.Resolver = r })
+}
+
+func withDial(f proxy.DialFunc) proxyOption {
+	return withDeps(func(d *proxy.Deps) { d.Dial = f })
+}
+
+// withMetrics registers the proxy's metrics in reg.
+func withMetrics(reg *prometheus.Registry) proxyOption {
+	return func(b *proxyBuild) { b.reg = reg }
+}
+
+// withAccessFormat writes the access log in format to w instead of the
+// observer that accessEntries reads.
+func withAccessFormat(format string, w io.Writer) proxyOption {
+	return withDeps(func(d *proxy.Deps) { d.LogFormat, d.AccessWriter = format, w })
 }
 
 // optionalPP is the dev-config mode: a trusted loopback peer may send a
@@ -149,20 +198,39 @@ func requiredPP(c *proxy.Config) {
 // cleanup. The default mode is proxy_protocol optional.
 func startProxy(t testing.TB, opts ...proxyOption) *testProxy {
 	t.Helper()
-	cfg := proxy.Config{Listen: "127.0.0.1:0", DialTimeout: 3 * time.Second}
-	optionalPP(&cfg)
+	b := &proxyBuild{
+		t:   t,
+		cfg: proxy.Config{Listen: "127.0.0.1:0", DialTimeout: 3 * time.Second},
+		acl: testACL(),
+	}
+	optionalPP(&b.cfg)
 	accessCore, access := observer.New(zapcore.InfoLevel)
 	eventCore, events := observer.New(zapcore.DebugLevel)
-	deps := proxy.Deps{
+	b.deps = proxy.Deps{
 		Log:       zap.New(eventCore),
 		AccessLog: zap.New(accessCore),
-		Policy:    compilePolicy(t, testACL()),
 		Resolver:  loopbackResolver(),
 		Dial:      loopbackOnlyDial,
 	}
 	for _, o := range opts {
-		o(t, &cfg, &deps)
+		o(b)
 	}
+	if b.deps.Policy == nil {
+		b.deps.Policy = compilePolicy(t, b.acl)
+	}
+	if b.reg != nil {
+		// As the binary does: the policy's tenants are declared, so
+		// their series are labelled by name rather than "unknown".
+		m := metrics.New(b.reg, metrics.BuildInfo{})
+		if pol, ok := b.deps.Policy.(interface{ Tenants() []string }); ok {
+			m.SetTenants(pol.Tenants())
+		}
+		b.deps.Metrics = m
+	}
+	if b.inspect != nil {
+		b.loadInspector()
+	}
+	cfg, deps := b.cfg, b.deps
 	// As config.Parse does before the binary calls New.
 	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -176,7 +244,8 @@ func startProxy(t testing.TB, opts ...proxyOption) *testProxy {
 	if err != nil {
 		t.Fatalf("listen: %v", err)
 	}
-	p := &testProxy{srv: srv, addr: ln.Addr().String(), access: access, events: events, done: make(chan error, 1)}
+	p := &testProxy{srv: srv, addr: ln.Addr().String(), access: access, events: events, done: make(chan error, 1),
+		pki: b.pki, mints: b.mints}
 	go func() { p.done <- srv.Serve(ln) }()
 	t.Cleanup(func() { p.shutdown(t) })
 	return p
@@ -402,40 +471,22 @@ type rawHandler func(c net.Conn, br *bufio.Reader, head string) (keep bool)
 
 func startRawOrigin(t testing.TB, h rawHandler) *rawOrigin {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := &rawOrigin{addr: ln.Addr().String(), heads: make(chan string, 64)}
-	var wg sync.WaitGroup
-	var open connSet
-	t.Cleanup(func() { ln.Close(); open.closeAll(); wg.Wait() })
-	wg.Go(func() {
+	o := &rawOrigin{heads: make(chan string, 64)}
+	o.addr = startTCPServer(t, func(c *net.TCPConn) {
+		o.conns.Add(1)
+		br := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
+			head, err := readRawHead(br)
 			if err != nil {
 				return
 			}
-			o.conns.Add(1)
-			open.add(c)
-			wg.Go(func() {
-				defer open.remove(c)
-				c.SetDeadline(time.Now().Add(ioTimeout))
-				br := bufio.NewReader(c)
-				for {
-					head, err := readRawHead(br)
-					if err != nil {
-						return
-					}
-					select {
-					case o.heads <- head:
-					default:
-					}
-					if !h(c, br, head) {
-						return
-					}
-				}
-			})
+			select {
+			case o.heads <- head:
+			default:
+			}
+			if !h(c, br, head) {
+				return
+			}
 		}
 	})
 	return o
@@ -557,21 +608,67 @@ func startTCPServer(t testing.TB, fn func(c *net.TCPConn)) string {
 	return ln.Addr().String()
 }
 
-// connectVia opens a CONNECT tunnel to target through the proxy and
-// returns the client side, positioned after the 200 response head.
-func connectVia(t testing.TB, p *testProxy, target string) (*net.TCPConn, *bufio.Reader) {
-	t.Helper()
-	c := dial(t, p.addr)
+// openTunnel opens CONNECT target through the proxy and returns the raw
+// conn after the 200. It returns errors instead of failing so goroutines
+// can use it.
+func openTunnel(proxyAddr, target string) (net.Conn, *bufio.Reader, error) {
+	c, err := net.DialTimeout("tcp", proxyAddr, ioTimeout)
+	if err != nil {
+		return nil, nil, fmt.Errorf("dial proxy: %w", err)
+	}
+	c.SetDeadline(time.Now().Add(ioTimeout))
 	br := bufio.NewReader(c)
 	fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", target, target)
 	resp, err := http.ReadResponse(br, &http.Request{Method: "CONNECT"})
 	if err != nil {
-		t.Fatalf("CONNECT %s: read response: %v", target, err)
+		c.Close()
+		return nil, nil, fmt.Errorf("CONNECT %s: %w", target, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("CONNECT %s: status %d, want 200", target, resp.StatusCode)
+		c.Close()
+		return nil, nil, fmt.Errorf("CONNECT %s: status %d", target, resp.StatusCode)
 	}
-	return c, br
+	return c, br, nil
+}
+
+// connectVia is openTunnel for the test goroutine: it fails the test on
+// error and closes the tunnel at cleanup.
+func connectVia(t testing.TB, p *testProxy, target string) (*net.TCPConn, *bufio.Reader) {
+	t.Helper()
+	c, br, err := openTunnel(p.addr, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c.(*net.TCPConn), br
+}
+
+// curl runs the real curl with a clean environment (-q skips any
+// ~/.curlrc; no *_proxy variable can redirect it) and returns what it
+// wrote.
+func curl(t testing.TB, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	if _, err := os.Stat(curlPath); err != nil {
+		t.Skipf("curl not installed: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, curlPath, append([]string{"-q", "--silent", "--show-error", "--max-time", "25"}, args...)...)
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir()}
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err = cmd.Run()
+	return out.String(), errb.String(), err
+}
+
+// portOf is the port of a host:port address.
+func portOf(t testing.TB, addr string) string {
+	t.Helper()
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // freePort returns a loopback port nothing listens on right now.

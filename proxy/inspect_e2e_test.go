@@ -34,9 +34,9 @@ import (
 // the access log carries the full URL of each inner request plus the
 // tunnel's own line.
 func TestBumpedCurlByteForByte(t *testing.T) {
-	pki := newInspPKI(t)
+	pki := newTrustSet(t)
 	payload := randomBytes(t, 256<<10)
-	o := startInspOrigin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test"}}, nil),
+	o := startTLSOrigin(t, pki.leaf(t, leafSpec{names: []string{"api.origin.test"}}, nil),
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			switch r.URL.Path {
 			case "/path":
@@ -52,10 +52,10 @@ func TestBumpedCurlByteForByte(t *testing.T) {
 				http.NotFound(w, r)
 			}
 		}))
-	s := startInspProxy(t, pki, acl.TLSInspectionConfig{Mode: "bump"}, nil, nil)
+	s := startProxy(t, withInspection(pki, acl.TLSInspectionConfig{Mode: "bump"}))
 	base := "https://api.origin.test:" + o.port
 
-	out, stderr, err := inspCurl(t, "-x", "http://"+s.addr, "--cacert", pki.corpCAPath, base+"/path")
+	out, stderr, err := curl(t, "-x", "http://"+s.addr, "--cacert", pki.corpCAPath, base+"/path")
 	if err != nil {
 		t.Fatalf("curl GET: %v: %s", err, stderr)
 	}
@@ -68,7 +68,7 @@ func TestBumpedCurlByteForByte(t *testing.T) {
 	if err := os.WriteFile(upload, up, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, stderr, err = inspCurl(t, "-x", "http://"+s.addr, "--cacert", pki.corpCAPath, "--data-binary", "@"+upload, base+"/upload")
+	out, stderr, err = curl(t, "-x", "http://"+s.addr, "--cacert", pki.corpCAPath, "--data-binary", "@"+upload, base+"/upload")
 	if err != nil {
 		t.Fatalf("curl POST: %v: %s", err, stderr)
 	}
@@ -77,24 +77,24 @@ func TestBumpedCurlByteForByte(t *testing.T) {
 	}
 
 	get := s.waitKind(t, "bumped", "api.origin.test", "/path")
-	inspCheckFields(t, get, map[string]string{
+	checkAccessFields(t, get, map[string]string{
 		"url": base + "/path", "method": "GET", "scheme": "https", "port": o.port,
 		"status": "200", "decision": "allow", "rule": "test-names", "tenant": demoTenant, "error": "<absent>",
 	})
 	post := s.waitKind(t, "bumped", "api.origin.test", "/upload")
-	inspCheckFields(t, post, map[string]string{"url": base + "/upload", "method": "POST", "status": "200"})
+	checkAccessFields(t, post, map[string]string{"url": base + "/upload", "method": "POST", "status": "200"})
 	var tunnels []map[string]any
 	waitFor(t, 5*time.Second, "both bumped_tunnel lines", func() bool {
 		tunnels = tunnels[:0]
 		for _, e := range s.accessEntries() {
-			if inspField(e, "kind") == "bumped_tunnel" {
+			if accessField(e, "kind") == "bumped_tunnel" {
 				tunnels = append(tunnels, e)
 			}
 		}
 		return len(tunnels) == 2
 	})
 	for _, e := range tunnels {
-		inspCheckFields(t, e, map[string]string{
+		checkAccessFields(t, e, map[string]string{
 			"method": "CONNECT", "host": "api.origin.test", "port": o.port, "status": "200",
 			"decision": "allow", "rule": "test-names", "url": "<absent>", "path": "<absent>",
 		})
@@ -103,7 +103,7 @@ func TestBumpedCurlByteForByte(t *testing.T) {
 		t.Errorf("origin served %d requests, want 2", n)
 	}
 	// The second curl run is a new tunnel to the same host: a cache hit.
-	if m, h := s.obs.mints.Load(), s.obs.hits.Load(); m != 1 || h != 1 {
+	if m, h := s.mints.mints.Load(), s.mints.hits.Load(); m != 1 || h != 1 {
 		t.Errorf("mints=%d hits=%d, want 1 mint and 1 cache hit for two tunnels to one host", m, h)
 	}
 }
@@ -112,10 +112,10 @@ func TestBumpedCurlByteForByte(t *testing.T) {
 // signed by the corporate CA for exactly the host it asked for, never the
 // origin's own certificate.
 func TestMintedCertificate(t *testing.T) {
-	pki := newInspPKI(t)
-	o := startInspOrigin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test", "127.0.0.1"}}, nil),
+	pki := newTrustSet(t)
+	o := startTLSOrigin(t, pki.leaf(t, leafSpec{names: []string{"api.origin.test", "127.0.0.1"}}, nil),
 		http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "hello") }))
-	s := startInspProxy(t, pki, acl.TLSInspectionConfig{Mode: "bump"}, nil, nil)
+	s := startProxy(t, withInspection(pki, acl.TLSInspectionConfig{Mode: "bump"}))
 
 	tests := []struct {
 		name    string
@@ -130,7 +130,7 @@ func TestMintedCertificate(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tconn, err := inspTLSVia(s.addr, tc.target, tc.sni, pki.corpPool)
+			tconn, err := tlsVia(s.addr, tc.target, tc.sni, pki.corpPool)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -174,13 +174,13 @@ func TestMintedCertificate(t *testing.T) {
 // list is tunnelled untouched, so the client sees the origin's own
 // certificate and egressd mints nothing.
 func TestSplicedShowsOriginCertificate(t *testing.T) {
-	pki := newInspPKI(t)
-	originCert := pki.leaf(t, inspLeafSpec{names: []string{"spliced.origin.test"}}, nil)
-	o := startInspOrigin(t, originCert, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "spliced") }))
-	s := startInspProxy(t, pki, acl.TLSInspectionConfig{Mode: "bump", Splice: []string{"spliced.origin.test"}}, nil, nil)
+	pki := newTrustSet(t)
+	originCert := pki.leaf(t, leafSpec{names: []string{"spliced.origin.test"}}, nil)
+	o := startTLSOrigin(t, originCert, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "spliced") }))
+	s := startProxy(t, withInspection(pki, acl.TLSInspectionConfig{Mode: "bump", Splice: []string{"spliced.origin.test"}}))
 	target := "spliced.origin.test:" + o.port
 
-	tconn, err := inspTLSVia(s.addr, target, "spliced.origin.test", pki.originPool)
+	tconn, err := tlsVia(s.addr, target, "spliced.origin.test", pki.originPool)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,23 +197,23 @@ func TestSplicedShowsOriginCertificate(t *testing.T) {
 	// curl trusting only the origin root succeeds; trusting only the
 	// corporate CA it must fail, which proves nothing was minted.
 	rootPath := pki.originRootPath
-	out, stderr, err := inspCurl(t, "-x", "http://"+s.addr, "--cacert", rootPath, "https://"+target+"/")
+	out, stderr, err := curl(t, "-x", "http://"+s.addr, "--cacert", rootPath, "https://"+target+"/")
 	if err != nil || out != "spliced" {
 		t.Errorf("curl with the origin root: %v %q %s, want \"spliced\"", err, out, stderr)
 	}
-	_, stderr, err = inspCurl(t, "-x", "http://"+s.addr, "--cacert", pki.corpCAPath, "https://"+target+"/")
+	_, stderr, err = curl(t, "-x", "http://"+s.addr, "--cacert", pki.corpCAPath, "https://"+target+"/")
 	if ee, ok := err.(interface{ ExitCode() int }); !ok || ee.ExitCode() != 60 {
 		t.Errorf("curl trusting only the corporate CA: err %v (%s), want exit 60 (peer certificate not trusted)", err, stderr)
 	}
 
 	e := s.waitKind(t, "connect", "spliced.origin.test", "")
-	inspCheckFields(t, e, map[string]string{"status": "200", "decision": "allow", "error": "<absent>"})
+	checkAccessFields(t, e, map[string]string{"status": "200", "decision": "allow", "error": "<absent>"})
 	for _, e := range s.accessEntries() {
-		if k := inspField(e, "kind"); k == "bumped" || k == "bumped_tunnel" {
+		if k := accessField(e, "kind"); k == "bumped" || k == "bumped_tunnel" {
 			t.Errorf("spliced host logged as %s: %v", k, e)
 		}
 	}
-	if m, miss := s.obs.mints.Load(), s.obs.misses.Load(); m != 0 || miss != 0 {
+	if m, miss := s.mints.mints.Load(), s.mints.misses.Load(); m != 0 || miss != 0 {
 		t.Errorf("mints=%d cache misses=%d for a spliced host, want 0", m, miss)
 	}
 }
@@ -227,12 +227,12 @@ func TestSplicedShowsOriginCertificate(t *testing.T) {
 // (Until issue 12 the client handshake completed with a trusted leaf and
 // each request inside got 502 upstream_tls.)
 func TestBumpUpstreamVerificationFails(t *testing.T) {
-	pki := newInspPKI(t)
+	pki := newTrustSet(t)
 	stranger := testpki.NewRoot(t, "stranger root")
 	tests := []struct {
 		name      string
 		host      string
-		spec      inspLeafSpec
+		spec      leafSpec
 		foreign   bool // signed by a root egressd does not trust
 		wantErr   string
 		wantAlert string // as crypto/tls names the alert the client received
@@ -241,7 +241,7 @@ func TestBumpUpstreamVerificationFails(t *testing.T) {
 		{
 			name:      "expired",
 			host:      "expired.origin.test",
-			spec:      inspLeafSpec{names: []string{"expired.origin.test"}, notBefore: time.Now().Add(-48 * time.Hour), notAfter: time.Now().Add(-24 * time.Hour)},
+			spec:      leafSpec{names: []string{"expired.origin.test"}, notBefore: time.Now().Add(-48 * time.Hour), notAfter: time.Now().Add(-24 * time.Hour)},
 			wantErr:   "tls: failed to verify certificate: x509: certificate has expired or is not yet valid",
 			wantAlert: "remote error: tls: expired certificate",
 			wantCurl:  "SSL certificate verification failed", // curl maps this alert to exit 60
@@ -249,7 +249,7 @@ func TestBumpUpstreamVerificationFails(t *testing.T) {
 		{
 			name:      "wrong name",
 			host:      "wrongname.origin.test",
-			spec:      inspLeafSpec{names: []string{"other.origin.invalid"}},
+			spec:      leafSpec{names: []string{"other.origin.invalid"}},
 			wantErr:   "tls: failed to verify certificate: x509: certificate is valid for other.origin.invalid, not wrongname.origin.test",
 			wantAlert: "remote error: tls: bad certificate",
 			wantCurl:  "alert bad certificate",
@@ -257,7 +257,7 @@ func TestBumpUpstreamVerificationFails(t *testing.T) {
 		{
 			name:      "unknown issuer",
 			host:      "untrusted.origin.test",
-			spec:      inspLeafSpec{names: []string{"untrusted.origin.test"}},
+			spec:      leafSpec{names: []string{"untrusted.origin.test"}},
 			foreign:   true,
 			wantErr:   "tls: failed to verify certificate: x509: certificate signed by unknown authority",
 			wantAlert: "remote error: tls: unknown certificate authority",
@@ -272,11 +272,11 @@ func TestBumpUpstreamVerificationFails(t *testing.T) {
 			} else {
 				cert = pki.leaf(t, tc.spec, nil)
 			}
-			o := startInspOrigin(t, cert, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "must not be served") }))
-			s := startInspProxy(t, pki, acl.TLSInspectionConfig{Mode: "bump"}, nil, nil)
+			o := startTLSOrigin(t, cert, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "must not be served") }))
+			s := startProxy(t, withInspection(pki, acl.TLSInspectionConfig{Mode: "bump"}))
 			target := tc.host + ":" + o.port
 
-			tconn, err := inspTLSVia(s.addr, target, tc.host, pki.corpPool)
+			tconn, err := tlsVia(s.addr, target, tc.host, pki.corpPool)
 			if err == nil {
 				tconn.Close()
 				t.Fatalf("client handshake succeeded with a %q leaf, want an alert", tconn.ConnectionState().PeerCertificates[0].Issuer)
@@ -284,22 +284,22 @@ func TestBumpUpstreamVerificationFails(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.wantAlert) {
 				t.Errorf("client handshake error %q, want %q", err, tc.wantAlert)
 			}
-			_, stderr, err := inspCurl(t, "-x", "http://"+s.addr, "--cacert", pki.corpCAPath, "-o", "/dev/null", "https://"+target+"/curl")
+			_, stderr, err := curl(t, "-x", "http://"+s.addr, "--cacert", pki.corpCAPath, "-o", "/dev/null", "https://"+target+"/curl")
 			if err == nil || !strings.Contains(stderr, tc.wantCurl) {
 				t.Errorf("curl: %v %q, want a TLS failure naming %q", err, stderr, tc.wantCurl)
 			}
 			if n := o.requests.Load(); n != 0 {
 				t.Errorf("origin served %d requests, want none", n)
 			}
-			if m := s.obs.mints.Load(); m != 0 {
+			if m := s.mints.mints.Load(); m != 0 {
 				t.Errorf("%d leaves minted for an upstream that failed verification, want 0", m)
 			}
 			e := s.waitKind(t, "bumped_tunnel", tc.host, "")
-			inspCheckFields(t, e, map[string]string{"status": "200", "error": "upstream_tls", "sni": tc.host})
+			checkAccessFields(t, e, map[string]string{"status": "200", "error": "upstream_tls", "sni": tc.host})
 			var warned bool
 			for _, ev := range s.events.FilterMessage("upstream TLS verification failed").All() {
 				m := ev.ContextMap()
-				if inspField(m, "host") == tc.host && strings.Contains(inspField(m, "error"), tc.wantErr) {
+				if accessField(m, "host") == tc.host && strings.Contains(accessField(m, "error"), tc.wantErr) {
 					warned = true
 				}
 			}
@@ -313,20 +313,20 @@ func TestBumpUpstreamVerificationFails(t *testing.T) {
 // TestBumpedPathRule: with the traffic visible, a deny rule on a path
 // prefix refuses that path and lets another through on the same tunnel.
 func TestBumpedPathRule(t *testing.T) {
-	pki := newInspPKI(t)
+	pki := newTrustSet(t)
 	var paths sync.Map
-	o := startInspOrigin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test"}}, nil),
+	o := startTLSOrigin(t, pki.leaf(t, leafSpec{names: []string{"api.origin.test"}}, nil),
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			paths.Store(r.URL.Path, true)
 			io.WriteString(w, "ok "+r.URL.Path)
 		}))
-	s := startInspProxy(t, pki, acl.TLSInspectionConfig{Mode: "bump"}, nil, func(c *acl.Config) {
+	s := startProxy(t, withInspection(pki, acl.TLSInspectionConfig{Mode: "bump"}), withACL(func(c *acl.Config) {
 		c.Tenants[0].Rules = append([]acl.RuleConfig{
 			{Name: "no-admin", Action: "deny", Domains: []string{"api.origin.test"}, Paths: []string{"/admin"}},
 		}, c.Tenants[0].Rules...)
-	})
+	}))
 	target := "api.origin.test:" + o.port
-	tconn, err := inspTLSVia(s.addr, target, "api.origin.test", pki.corpPool)
+	tconn, err := tlsVia(s.addr, target, "api.origin.test", pki.corpPool)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -360,7 +360,7 @@ func TestBumpedPathRule(t *testing.T) {
 				}
 			}
 			e := s.waitKind(t, "bumped", "api.origin.test", tc.path)
-			inspCheckFields(t, e, map[string]string{
+			checkAccessFields(t, e, map[string]string{
 				"rule": tc.wantRule, "decision": tc.wantDec, "status": fmt.Sprint(tc.wantStatus),
 				"url": "https://" + target + tc.path,
 			})
@@ -375,15 +375,15 @@ func TestBumpedPathRule(t *testing.T) {
 // seen before, released together, share a single mint and the same leaf.
 func TestConcurrentFirstHandshakesMintOnce(t *testing.T) {
 	const clients = 20
-	pki := newInspPKI(t)
-	cert := pki.leaf(t, inspLeafSpec{names: []string{"burst.origin.test"}}, nil)
+	pki := newTrustSet(t)
+	cert := pki.leaf(t, leafSpec{names: []string{"burst.origin.test"}}, nil)
 	// The proxy mints right after its upstream handshake, so holding every
 	// upstream handshake until all have arrived lines the mints up within
 	// microseconds of each other; without this barrier the tunnels would
 	// mostly mint one after another and a cache alone would pass.
 	var arrived atomic.Int32
 	release := make(chan struct{})
-	o := startInspOriginTLS(t, &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	o := startTLSOriginConfig(t, &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 		if arrived.Add(1) == clients {
 			close(release)
 		}
@@ -393,7 +393,7 @@ func TestConcurrentFirstHandshakesMintOnce(t *testing.T) {
 		}
 		return &cert, nil
 	}}, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
-	s := startInspProxyObs(t, pki, acl.TLSInspectionConfig{Mode: "bump"}, nil, nil, &inspCounter{mintDelay: 300 * time.Millisecond})
+	s := startProxy(t, withInspection(pki, acl.TLSInspectionConfig{Mode: "bump"}), withMintCounter(&mintCounter{mintDelay: 300 * time.Millisecond}))
 	target := "burst.origin.test:" + o.port
 
 	start := make(chan struct{})
@@ -405,7 +405,7 @@ func TestConcurrentFirstHandshakesMintOnce(t *testing.T) {
 		wg.Go(func() {
 			ready.Add(1)
 			<-start
-			tconn, err := inspTLSVia(s.addr, target, "burst.origin.test", pki.corpPool)
+			tconn, err := tlsVia(s.addr, target, "burst.origin.test", pki.corpPool)
 			if err != nil {
 				errs[i] = err
 				return
@@ -433,10 +433,10 @@ func TestConcurrentFirstHandshakesMintOnce(t *testing.T) {
 	if n := arrived.Load(); n != clients {
 		t.Errorf("origin saw %d handshakes, want %d: each tunnel verifies its own upstream", n, clients)
 	}
-	if m := s.obs.mints.Load(); m != 1 {
+	if m := s.mints.mints.Load(); m != 1 {
 		t.Errorf("%d mints for %d concurrent first handshakes, want exactly 1", m, clients)
 	}
-	if got := s.obs.hits.Load() + s.obs.misses.Load(); got != clients {
+	if got := s.mints.hits.Load() + s.mints.misses.Load(); got != clients {
 		t.Errorf("cache hits+misses = %d, want one lookup per tunnel (%d)", got, clients)
 	}
 }
@@ -446,8 +446,8 @@ func TestConcurrentFirstHandshakesMintOnce(t *testing.T) {
 // let through, per the tenant's sni_check. Inspection is off, so this is
 // the check every spliced tunnel gets.
 func TestSNICheck(t *testing.T) {
-	pki := newInspPKI(t)
-	o := startInspOrigin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test", "forbidden.test", "example.com"}}, nil),
+	pki := newTrustSet(t)
+	o := startTLSOrigin(t, pki.leaf(t, leafSpec{names: []string{"api.origin.test", "forbidden.test", "example.com"}}, nil),
 		http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "fronted") }))
 	target := "api.origin.test:" + o.port
 
@@ -469,8 +469,8 @@ func TestSNICheck(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			before := o.requests.Load()
-			s := startInspProxy(t, pki, acl.TLSInspectionConfig{SNICheck: tc.sniCheck}, nil, nil)
-			tconn, err := inspTLSVia(s.addr, target, tc.sni, pki.originPool)
+			s := startProxy(t, withInspection(pki, acl.TLSInspectionConfig{SNICheck: tc.sniCheck}))
+			tconn, err := tlsVia(s.addr, target, tc.sni, pki.originPool)
 			if tc.wantPass {
 				if err != nil {
 					t.Fatalf("want the tunnel to pass: %v", err)
@@ -493,14 +493,14 @@ func TestSNICheck(t *testing.T) {
 				}
 			}
 			e := s.waitKind(t, "connect", "api.origin.test", "")
-			inspCheckFields(t, e, map[string]string{"status": "200", "error": tc.wantError, "decision": tc.wantDec})
+			checkAccessFields(t, e, map[string]string{"status": "200", "error": tc.wantError, "decision": tc.wantDec})
 			events := s.events.FilterMessage("tunnel closed: SNI not allowed for tenant").All()
 			if got := len(events) == 1; got != tc.wantEvent {
 				t.Fatalf("%d SNI events, want event=%v", len(events), tc.wantEvent)
 			}
 			if tc.wantEvent {
 				m := events[0].ContextMap()
-				if inspField(m, "sni") != tc.sni || inspField(m, "connect_host") != "api.origin.test" {
+				if accessField(m, "sni") != tc.sni || accessField(m, "connect_host") != "api.origin.test" {
 					t.Errorf("SNI event = %v, want sni %s, connect_host api.origin.test", m, tc.sni)
 				}
 			}
@@ -511,10 +511,10 @@ func TestSNICheck(t *testing.T) {
 // TestNonTLSInBumpedConnect: plain bytes in a tunnel policy wanted to
 // bump are refused or spliced per tls_inspection.non_tls.
 func TestNonTLSInBumpedConnect(t *testing.T) {
-	pki := newInspPKI(t)
+	pki := newTrustSet(t)
 	var upstreamGot atomic.Int64
 	var upstreamDone atomic.Int32
-	port := inspPort(t, startTCPServer(t, func(c *net.TCPConn) {
+	port := portOf(t, startTCPServer(t, func(c *net.TCPConn) {
 		n, _ := io.Copy(c, c)
 		c.CloseWrite()
 		upstreamGot.Add(n)
@@ -536,9 +536,8 @@ func TestNonTLSInBumpedConnect(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			gotBefore, doneBefore := upstreamGot.Load(), upstreamDone.Load()
-			s := startInspProxy(t, pki, acl.TLSInspectionConfig{Mode: "bump"},
-				func(c *tlsinspect.Config) { c.NonTLS = tc.nonTLS }, nil)
-			c, br, err := inspTunnel(s.addr, target)
+			s := startProxy(t, withInspection(pki, acl.TLSInspectionConfig{Mode: "bump"}), withInspectConfig(func(c *tlsinspect.Config) { c.NonTLS = tc.nonTLS }))
+			c, br, err := openTunnel(s.addr, target)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -564,8 +563,8 @@ func TestNonTLSInBumpedConnect(t *testing.T) {
 				t.Errorf("upstream received %d bytes, want %d", got, want)
 			}
 			e := s.waitKind(t, "connect", "echo.origin.test", "")
-			inspCheckFields(t, e, map[string]string{"error": tc.wantError, "status": "200"})
-			if m := s.obs.mints.Load(); m != 0 {
+			checkAccessFields(t, e, map[string]string{"error": tc.wantError, "status": "200"})
+			if m := s.mints.mints.Load(); m != 0 {
 				t.Errorf("%d leaves minted for a non-TLS tunnel, want 0", m)
 			}
 		})
@@ -576,10 +575,10 @@ func TestNonTLSInBumpedConnect(t *testing.T) {
 // reach the tunnel's server, so a request naming any other authority gets
 // 421 and the connection is closed; the origin sees nothing.
 func TestBumpedMisdirectedHost(t *testing.T) {
-	pki := newInspPKI(t)
-	o := startInspOrigin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test"}}, nil),
+	pki := newTrustSet(t)
+	o := startTLSOrigin(t, pki.leaf(t, leafSpec{names: []string{"api.origin.test"}}, nil),
 		http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "right host") }))
-	s := startInspProxy(t, pki, acl.TLSInspectionConfig{Mode: "bump"}, nil, nil)
+	s := startProxy(t, withInspection(pki, acl.TLSInspectionConfig{Mode: "bump"}))
 	target := "api.origin.test:" + o.port
 
 	tests := []struct {
@@ -596,8 +595,8 @@ func TestBumpedMisdirectedHost(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			before, lines421 := o.requests.Load(), insp421Lines(s, "misdirected")
-			tconn, err := inspTLSVia(s.addr, target, "api.origin.test", pki.corpPool)
+			before, lines421 := o.requests.Load(), misdirectedLines(s, "misdirected")
+			tconn, err := tlsVia(s.addr, target, "api.origin.test", pki.corpPool)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -623,32 +622,22 @@ func TestBumpedMisdirectedHost(t *testing.T) {
 			// One access line per refused request; the proxy is shared
 			// by the subtests, so count rather than find.
 			waitFor(t, 5*time.Second, "this request's 421 access line", func() bool {
-				return insp421Lines(s, "misdirected") == lines421+1
+				return misdirectedLines(s, "misdirected") == lines421+1
 			})
 		})
 	}
 }
 
-// insp421Lines counts access lines whose status is 421 and error is errText.
-func insp421Lines(s *inspSetup, errText string) int {
+// misdirectedLines counts access lines whose status is 421 and error is errText.
+func misdirectedLines(s *testProxy, errText string) int {
 	n := 0
 	for _, e := range s.accessEntries() {
 		// The refusal is attributed to the tunnel's tenant and host, so it
 		// lands in that tenant's metrics rather than "unknown".
-		if inspField(e, "status") == "421" && inspField(e, "error") == errText &&
-			inspField(e, "kind") == "bumped" && inspField(e, "tenant") != "unknown" && inspField(e, "host") == "api.origin.test" {
+		if accessField(e, "status") == "421" && accessField(e, "error") == errText &&
+			accessField(e, "kind") == "bumped" && accessField(e, "tenant") != "unknown" && accessField(e, "host") == "api.origin.test" {
 			n++
 		}
 	}
 	return n
-}
-
-// inspPort is the port of a host:port address.
-func inspPort(t testing.TB, addr string) string {
-	t.Helper()
-	_, p, err := net.SplitHostPort(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
 }

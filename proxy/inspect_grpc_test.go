@@ -62,9 +62,9 @@ func (g *grpcOrigin) FullDuplexCall(stream testpb.TestService_FullDuplexCallServ
 }
 
 func TestGRPCThroughInspection(t *testing.T) {
-	pki := newInspPKI(t)
+	pki := newTrustSet(t)
 	origin := &grpcOrigin{}
-	cert := pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test"}}, nil)
+	cert := pki.leaf(t, leafSpec{names: []string{"api.origin.test"}}, nil)
 	gs := grpc.NewServer(grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}})))
 	testpb.RegisterTestServiceServer(gs, origin)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -73,17 +73,17 @@ func TestGRPCThroughInspection(t *testing.T) {
 	}
 	go gs.Serve(ln)
 	t.Cleanup(gs.Stop)
-	target := "api.origin.test:" + inspPort(t, ln.Addr().String())
+	target := "api.origin.test:" + portOf(t, ln.Addr().String())
 
-	s := startInspProxy(t, pki, acl.TLSInspectionConfig{Mode: "bump"}, nil, func(c *acl.Config) {
+	s := startProxy(t, withInspection(pki, acl.TLSInspectionConfig{Mode: "bump"}), withACL(func(c *acl.Config) {
 		c.Tenants[0].Rules = append([]acl.RuleConfig{
 			{Name: "no-empty-call", Action: "deny", Domains: []string{"api.origin.test"}, Paths: []string{"/grpc.testing.TestService/EmptyCall"}},
 		}, c.Tenants[0].Rules...)
-	})
+	}))
 	cc, err := grpc.NewClient("passthrough:///"+target,
 		grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pki.corpPool})),
 		grpc.WithContextDialer(func(_ context.Context, addr string) (net.Conn, error) {
-			c, br, err := inspTunnel(s.addr, addr)
+			c, br, err := openTunnel(s.addr, addr)
 			if err != nil {
 				return nil, err
 			}
@@ -156,8 +156,8 @@ func TestGRPCThroughInspection(t *testing.T) {
 	if n, d := origin.unary.Load(), origin.duplex.Load(); n != 2 || d != 1 {
 		t.Errorf("origin served %d unary and %d duplex calls, want 2 and 1", n, d)
 	}
-	inspCheckFields(t, s.waitKind(t, "bumped", "api.origin.test", "/grpc.testing.TestService/EmptyCall"),
+	checkAccessFields(t, s.waitKind(t, "bumped", "api.origin.test", "/grpc.testing.TestService/EmptyCall"),
 		map[string]string{"decision": "deny", "rule": "no-empty-call", "status": "403", "method": "POST", "tenant": demoTenant})
-	inspCheckFields(t, s.waitKind(t, "bumped", "api.origin.test", "/grpc.testing.TestService/FullDuplexCall"),
+	checkAccessFields(t, s.waitKind(t, "bumped", "api.origin.test", "/grpc.testing.TestService/FullDuplexCall"),
 		map[string]string{"decision": "allow", "status": "200", "tenant": demoTenant})
 }

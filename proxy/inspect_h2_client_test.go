@@ -21,14 +21,14 @@ import (
 // tunnel to an h2 origin, sees the minted certificate, and gets 421 for a
 // stream whose :authority names another host.
 func TestXNetH2ClientThroughABump(t *testing.T) {
-	pki := newInspPKI(t)
-	o := startH2Origin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test"}}, nil),
+	pki := newTrustSet(t)
+	o := startH2Origin(t, pki.leaf(t, leafSpec{names: []string{"api.origin.test"}}, nil),
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "h%d %s", r.ProtoMajor, r.Host) }))
-	s := startInspProxy(t, pki, acl.TLSInspectionConfig{Mode: "bump"}, nil, nil)
+	s := startProxy(t, withInspection(pki, acl.TLSInspectionConfig{Mode: "bump"}))
 	authority := "api.origin.test:" + o.port
 	var state tls.ConnectionState
 	tr := &http2.Transport{DialTLSContext: func(_ context.Context, _, addr string, _ *tls.Config) (net.Conn, error) {
-		tc, err := inspTLSViaALPN(s.addr, addr, "api.origin.test", pki.corpPool, []string{"h2"})
+		tc, err := tlsVia(s.addr, addr, "api.origin.test", pki.corpPool, "h2")
 		if err == nil {
 			state = tc.ConnectionState()
 		}

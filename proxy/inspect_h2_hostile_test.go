@@ -26,16 +26,16 @@ import (
 
 // h2Raw opens a bumped tunnel to target and speaks raw HTTP/2 frames on
 // it: the client preface and an empty SETTINGS are already sent.
-func h2Raw(t *testing.T, s *inspSetup, target string) (*http2.Framer, func()) {
+func h2Raw(t *testing.T, s *testProxy, target string) (*http2.Framer, func()) {
 	fr, _, closeConn := h2RawConn(t, s, target)
 	return fr, closeConn
 }
 
 // h2RawConn is h2Raw that also returns the TCP connection under the TLS.
-func h2RawConn(t *testing.T, s *inspSetup, target string) (*http2.Framer, *net.TCPConn, func()) {
+func h2RawConn(t *testing.T, s *testProxy, target string) (*http2.Framer, *net.TCPConn, func()) {
 	t.Helper()
 	host, _, _ := strings.Cut(target, ":")
-	tc, err := inspTLSViaALPN(s.addr, target, host, s.pki.corpPool, []string{"h2"})
+	tc, err := tlsVia(s.addr, target, host, s.pki.corpPool, "h2")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,11 +96,11 @@ func goroutinePeak(stop <-chan struct{}) <-chan int {
 }
 
 func TestHostileH2InsideABumpIsBounded(t *testing.T) {
-	pki := newInspPKI(t)
+	pki := newTrustSet(t)
 	var reached atomic.Int32
 	block := make(chan struct{})
 	t.Cleanup(func() { close(block) })
-	o := startH2Origin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test"}}, nil),
+	o := startH2Origin(t, pki.leaf(t, leafSpec{names: []string{"api.origin.test"}}, nil),
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path == "/ok" {
 				io.WriteString(w, "ok")
@@ -113,8 +113,7 @@ func TestHostileH2InsideABumpIsBounded(t *testing.T) {
 			}
 		}))
 	const maxStreams = 10
-	s := startInspProxyObs(t, pki, acl.TLSInspectionConfig{Mode: "bump"}, nil, nil, &inspCounter{},
-		withConfig(func(c *proxy.Config) { c.H2MaxConcurrentStreams = maxStreams; c.MaxHeaderBytes = 16 << 10 }))
+	s := startProxy(t, withInspection(pki, acl.TLSInspectionConfig{Mode: "bump"}), withConfig(func(c *proxy.Config) { c.H2MaxConcurrentStreams = maxStreams; c.MaxHeaderBytes = 16 << 10 }))
 	target := "api.origin.test:" + o.port
 	authority := target
 

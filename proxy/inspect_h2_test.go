@@ -22,9 +22,9 @@ import (
 
 // startH2Origin serves h over TLS with cert on 127.0.0.1, offering h2 and
 // HTTP/1.1.
-func startH2Origin(t testing.TB, cert tls.Certificate, h http.Handler) *inspOrigin {
+func startH2Origin(t testing.TB, cert tls.Certificate, h http.Handler) *tlsOrigin {
 	t.Helper()
-	o := &inspOrigin{}
+	o := &tlsOrigin{}
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		o.requests.Add(1)
 		h.ServeHTTP(w, r)
@@ -40,7 +40,7 @@ func startH2Origin(t testing.TB, cert tls.Certificate, h http.Handler) *inspOrig
 
 // h2Client is a net/http client through the proxy that trusts only the
 // corporate CA and attempts HTTP/2.
-func h2Client(t testing.TB, s *inspSetup) *http.Client {
+func h2Client(t testing.TB, s *testProxy) *http.Client {
 	t.Helper()
 	proxyURL, _ := url.Parse("http://" + s.addr)
 	tr := &http.Transport{
@@ -66,17 +66,17 @@ func noAdmin(c *acl.Config) {
 // naming another authority gets 421, and each gets its own access line
 // with the tunnel's tenant.
 func TestH2StreamsInsideABumpAreEachDecided(t *testing.T) {
-	pki := newInspPKI(t)
+	pki := newTrustSet(t)
 	var mu sync.Mutex
 	seen := map[string]int{} // path -> the HTTP major version the origin saw
-	o := startH2Origin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test"}}, nil),
+	o := startH2Origin(t, pki.leaf(t, leafSpec{names: []string{"api.origin.test"}}, nil),
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			mu.Lock()
 			seen[r.URL.Path] = r.ProtoMajor
 			mu.Unlock()
 			fmt.Fprintf(w, "h%d %s via=%s", r.ProtoMajor, r.URL.Path, r.Header.Get("Via"))
 		}))
-	s := startInspProxy(t, pki, acl.TLSInspectionConfig{Mode: "bump"}, nil, noAdmin)
+	s := startProxy(t, withInspection(pki, acl.TLSInspectionConfig{Mode: "bump"}), withACL(noAdmin))
 	base := "https://api.origin.test:" + o.port
 	client := h2Client(t, s)
 
@@ -145,14 +145,14 @@ func TestH2StreamsInsideABumpAreEachDecided(t *testing.T) {
 		"/admin/users": {"status": "403", "decision": "deny", "rule": "no-admin", "error": "acl", "tenant": demoTenant},
 		"/stream/7":    {"status": "200", "decision": "allow"},
 	} {
-		inspCheckFields(t, s.waitKind(t, "bumped", "api.origin.test", path), want)
+		checkAccessFields(t, s.waitKind(t, "bumped", "api.origin.test", path), want)
 	}
 	s.waitAccess(t, "the 421 line", func(e map[string]any) bool {
-		return inspField(e, "kind") == "bumped" && inspField(e, "status") == "421" && inspField(e, "error") == "misdirected" &&
-			inspField(e, "tenant") == demoTenant
+		return accessField(e, "kind") == "bumped" && accessField(e, "status") == "421" && accessField(e, "error") == "misdirected" &&
+			accessField(e, "tenant") == demoTenant
 	})
 
-	out, stderr, err := inspCurl(t, "--http2", "-x", "http://"+s.addr, "--cacert", pki.corpCAPath,
+	out, stderr, err := curl(t, "--http2", "-x", "http://"+s.addr, "--cacert", pki.corpCAPath,
 		"-w", " %{http_version}", base+"/curl")
 	if err != nil || out != "h2 /curl via=2 egressd 2" {
 		t.Errorf("curl --http2 = %q (%v %s), want the h2 origin's answer over HTTP/2", out, err, stderr)
@@ -164,10 +164,10 @@ func TestH2StreamsInsideABumpAreEachDecided(t *testing.T) {
 // HTTP/1.1 by an HTTP/1.1-only origin, and an h2-only client is told so
 // in the handshake instead of being answered in another protocol.
 func TestH2ClientWithHTTP1Upstream(t *testing.T) {
-	pki := newInspPKI(t)
-	o := startInspOrigin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test"}}, nil),
+	pki := newTrustSet(t)
+	o := startTLSOrigin(t, pki.leaf(t, leafSpec{names: []string{"api.origin.test"}}, nil),
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "h%d", r.ProtoMajor) }))
-	s := startInspProxy(t, pki, acl.TLSInspectionConfig{Mode: "bump"}, nil, nil)
+	s := startProxy(t, withInspection(pki, acl.TLSInspectionConfig{Mode: "bump"}))
 	base := "https://api.origin.test:" + o.port
 
 	resp, err := h2Client(t, s).Get(base + "/")
@@ -179,11 +179,11 @@ func TestH2ClientWithHTTP1Upstream(t *testing.T) {
 	if resp.ProtoMajor != 1 || string(b) != "h1" || resp.TLS.NegotiatedProtocol != "http/1.1" {
 		t.Errorf("h2-capable client = %s %q (ALPN %q), want HTTP/1.1 on both legs", resp.Proto, b, resp.TLS.NegotiatedProtocol)
 	}
-	out, stderr, err := inspCurl(t, "--http2", "-x", "http://"+s.addr, "--cacert", pki.corpCAPath, "-w", " %{http_version}", base+"/")
+	out, stderr, err := curl(t, "--http2", "-x", "http://"+s.addr, "--cacert", pki.corpCAPath, "-w", " %{http_version}", base+"/")
 	if err != nil || out != "h1 1.1" {
 		t.Errorf("curl --http2 = %q (%v %s), want HTTP/1.1", out, err, stderr)
 	}
-	_, err = inspTLSViaALPN(s.addr, "api.origin.test:"+o.port, "api.origin.test", pki.corpPool, []string{"h2"})
+	_, err = tlsVia(s.addr, "api.origin.test:"+o.port, "api.origin.test", pki.corpPool, "h2")
 	if err == nil || !strings.Contains(err.Error(), "no application protocol") {
 		t.Errorf("h2-only client handshake: %v, want no_application_protocol", err)
 	}

@@ -20,26 +20,25 @@ import (
 
 // learnSetup runs an inspecting proxy with ti for tenant demo, an origin
 // for api.origin.test, and a metrics registry.
-func learnSetup(t *testing.T, ti acl.TLSInspectionConfig) (*inspSetup, string, *prometheus.Registry) {
+func learnSetup(t *testing.T, ti acl.TLSInspectionConfig) (*testProxy, string, *prometheus.Registry) {
 	t.Helper()
-	pki := newInspPKI(t)
-	o := startInspOrigin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test"}}, nil),
+	pki := newTrustSet(t)
+	o := startTLSOrigin(t, pki.leaf(t, leafSpec{names: []string{"api.origin.test"}}, nil),
 		http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, metrics.BuildInfo{Version: "test"})
 	m.SetTenants([]string{demoTenant})
-	s := startInspProxyObs(t, pki, ti, nil, nil, &inspCounter{},
-		func(_ testing.TB, _ *proxy.Config, d *proxy.Deps) { d.Metrics = m })
+	s := startProxy(t, withInspection(pki, ti), withDeps(func(d *proxy.Deps) { d.Metrics = m }))
 	return s, "api.origin.test:" + o.port, reg
 }
 
 // rejectMinted runs n handshakes with a client that trusts only the
 // origin's root, as a pinned client does, and waits until the proxy has
 // logged each refusal (it counts one only after the client's alert).
-func rejectMinted(t *testing.T, s *inspSetup, authority string, n int) {
+func rejectMinted(t *testing.T, s *testProxy, authority string, n int) {
 	t.Helper()
 	for i := range n {
-		tc, err := inspTLSVia(s.addr, authority, "api.origin.test", s.pki.originPool)
+		tc, err := tlsVia(s.addr, authority, "api.origin.test", s.pki.originPool)
 		if err == nil {
 			tc.Close()
 			t.Fatalf("handshake %d accepted: the client saw a certificate it trusts, want the minted one", i+1)
@@ -48,7 +47,7 @@ func rejectMinted(t *testing.T, s *inspSetup, authority string, n int) {
 	waitFor(t, ioTimeout, "the refusals' access lines", func() bool {
 		k := 0
 		for _, e := range s.accessEntries() {
-			if inspField(e, "kind") == "bumped_tunnel" && inspField(e, "error") == "client_tls" {
+			if accessField(e, "kind") == "bumped_tunnel" && accessField(e, "error") == "client_tls" {
 				k++
 			}
 		}
@@ -58,9 +57,9 @@ func rejectMinted(t *testing.T, s *inspSetup, authority string, n int) {
 
 // originCertificate reports whether a client trusting only the origin's
 // root now completes the handshake, i.e. sees the origin's own leaf.
-func originCertificate(t *testing.T, s *inspSetup, authority string) bool {
+func originCertificate(t *testing.T, s *testProxy, authority string) bool {
 	t.Helper()
-	tc, err := inspTLSVia(s.addr, authority, "api.origin.test", s.pki.originPool)
+	tc, err := tlsVia(s.addr, authority, "api.origin.test", s.pki.originPool)
 	if err != nil {
 		return false
 	}
@@ -86,8 +85,8 @@ func TestLearnedSpliceAfterRepeatedCertificateRejections(t *testing.T) {
 	if !originCertificate(t, s, authority) {
 		t.Fatal("the next CONNECT after 3 refusals was still bumped, want it spliced")
 	}
-	inspCheckFields(t, s.waitAccess(t, "the learned splice", func(e map[string]any) bool {
-		return inspField(e, "kind") == "connect" && inspField(e, "error") == "learned_splice"
+	checkAccessFields(t, s.waitAccess(t, "the learned splice", func(e map[string]any) bool {
+		return accessField(e, "kind") == "connect" && accessField(e, "error") == "learned_splice"
 	}), map[string]string{"tenant": demoTenant, "host": "api.origin.test", "status": "200"})
 	warned := s.events.FilterMessageSnippet("learned to splice").FilterField(zapcore.Field{Key: "host", Type: zapcore.StringType, String: "api.origin.test"})
 	if warned.Len() != 1 || warned.All()[0].Level != zapcore.WarnLevel {

@@ -19,7 +19,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/egressd/egressd/acl"
-	"github.com/egressd/egressd/proxy"
 )
 
 const (
@@ -28,9 +27,9 @@ const (
 )
 
 // sharedOrigins: tenants alpha and beta may both reach every loopback origin.
-func sharedOrigins(tb testing.TB, _ *proxy.Config, d *proxy.Deps) {
+func sharedOrigins() proxyOption {
 	lo := []acl.RuleConfig{{Name: "loopback-origins", CIDRs: []string{"127.0.0.0/8"}}}
-	d.Policy = compilePolicy(tb, acl.Config{Tenants: []acl.TenantConfig{
+	return withPolicy(acl.Config{Tenants: []acl.TenantConfig{
 		{Name: "alpha", LinkIDs: []uint32{alphaLinkID}, Rules: lo},
 		{Name: "beta", LinkIDs: []uint32{betaLinkID}, Rules: lo},
 	}})
@@ -71,7 +70,7 @@ func TestPooledUpstreamNeverCrossesTenants(t *testing.T) {
 		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
 		return true
 	})
-	p := startProxy(t, sharedOrigins)
+	p := startProxy(t, sharedOrigins())
 	ask := func(linkID uint32) string {
 		c := dialPP(t, p.addr, linkID)
 		defer c.Close()
@@ -126,7 +125,7 @@ func ntlmOrigin(t *testing.T) *rawOrigin {
 // not another tenant, and not another connection of the same tenant.
 func TestConnectionAuthenticatedUpstreamIsPinnedToItsClient(t *testing.T) {
 	o := ntlmOrigin(t)
-	p := startProxy(t, sharedOrigins)
+	p := startProxy(t, sharedOrigins())
 
 	owner := dialPP(t, p.addr, alphaLinkID)
 	defer owner.Close()
@@ -187,7 +186,7 @@ func TestUpstreamBytesAfterAResponseReachNobody(t *testing.T) {
 				c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
 				return true
 			})
-			p := startProxy(t, sharedOrigins)
+			p := startProxy(t, sharedOrigins())
 			for i, linkID := range []uint32{alphaLinkID, alphaLinkID, betaLinkID} {
 				c := dialPP(t, p.addr, linkID)
 				resp, body := exchange(t, c, bufio.NewReader(c), keepAliveGet(o.addr, ""), "GET")

@@ -3,6 +3,7 @@
 package proxy_test
 
 import (
+	"io"
 	"net"
 	"syscall"
 	"testing"
@@ -52,25 +53,33 @@ func sockopt(t *testing.T, c syscall.Conn, level, opt int) int {
 	return v
 }
 
+// acceptSpoken dials ln, sends first, and returns both ends of the
+// connection Accept hands over next; both close at cleanup.
+func acceptSpoken(t *testing.T, ln net.Listener, first string) (client, server net.Conn) {
+	t.Helper()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	if _, err := io.WriteString(client, first); err != nil {
+		t.Fatal(err)
+	}
+	ln.(*net.TCPListener).SetDeadline(time.Now().Add(10 * time.Second))
+	server, err = ln.Accept()
+	if err != nil {
+		t.Fatalf("accept: %v", err)
+	}
+	t.Cleanup(func() { server.Close() })
+	return client, server
+}
+
 // The keepalives are set on the listening socket and not per connection
 // (issue 18); every accepted socket must still carry exactly the
 // configured ones, or idle tunnels die at the PLS's idle cutoff.
 func TestAcceptedConnectionsCarryTheConfiguredKeepalives(t *testing.T) {
 	ln := listenFor(t, 30*time.Second)
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := c.Write([]byte("P")); err != nil {
-		t.Fatal(err)
-	}
-	ln.(*net.TCPListener).SetDeadline(time.Now().Add(10 * time.Second))
-	sc, err := ln.Accept()
-	if err != nil {
-		t.Fatalf("accept: %v", err)
-	}
-	defer sc.Close()
+	_, sc := acceptSpoken(t, ln, "P")
 	tc := sc.(*net.TCPConn)
 	for _, o := range []struct {
 		name       string
@@ -99,20 +108,7 @@ func TestListenerHandsOverConnectionsOnlyOnceTheyHaveSpoken(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer silent.Close()
-	talker, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer talker.Close()
-	if _, err := talker.Write([]byte("PROXY ")); err != nil {
-		t.Fatal(err)
-	}
-	ln.(*net.TCPListener).SetDeadline(time.Now().Add(10 * time.Second))
-	sc, err := ln.Accept()
-	if err != nil {
-		t.Fatalf("accept: %v", err)
-	}
-	defer sc.Close()
+	talker, sc := acceptSpoken(t, ln, "PROXY ")
 	if got, want := sc.RemoteAddr().String(), talker.LocalAddr().String(); got != want {
 		t.Fatalf("first accepted connection is from %s, want the one that spoke (%s), not the silent %s", got, want, silent.LocalAddr())
 	}

@@ -17,44 +17,6 @@ import (
 	"github.com/egressd/egressd/proxy"
 )
 
-// metricValue sums every series of name whose labels include want.
-func metricValue(t *testing.T, reg *prometheus.Registry, name string, want map[string]string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	series:
-		for _, m := range mf.GetMetric() {
-			for k, v := range want {
-				found := false
-				for _, lp := range m.GetLabel() {
-					if lp.GetName() == k && lp.GetValue() == v {
-						found = true
-					}
-				}
-				if !found {
-					continue series
-				}
-			}
-			switch {
-			case m.Counter != nil:
-				sum += m.GetCounter().GetValue()
-			case m.Gauge != nil:
-				sum += m.GetGauge().GetValue()
-			case m.Histogram != nil:
-				sum += float64(m.GetHistogram().GetSampleCount())
-			}
-		}
-	}
-	return sum
-}
-
 // TestMetricsAfterScriptedSession drives allowed, denied, authenticated,
 // failed and tunnelled traffic from two LinkIDs (and one unknown) through a
 // real proxy, then checks the per-tenant series and lints the exposition.
@@ -66,15 +28,12 @@ func TestMetricsAfterScriptedSession(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, metrics.BuildInfo{Version: "test"})
 	m.SetTenants([]string{"alpha", "beta"})
-	p := startProxy(t, func(tb testing.TB, _ *proxy.Config, d *proxy.Deps) {
-		d.Metrics = m
-		d.Policy = compilePolicy(tb, acl.Config{Tenants: []acl.TenantConfig{
-			{Name: "alpha", LinkIDs: []uint32{1001}, Rules: []acl.RuleConfig{{Name: "lo", CIDRs: []string{"127.0.0.0/8"}}}},
-			{Name: "beta", LinkIDs: []uint32{1002}, RequireAuth: true,
-				Users: []acl.UserConfig{{Name: "bob", BCrypt: string(hash)}},
-				Rules: []acl.RuleConfig{{Name: "lo", CIDRs: []string{"127.0.0.0/8"}}}},
-		}})
-	})
+	p := startProxy(t, withDeps(func(d *proxy.Deps) { d.Metrics = m }), withPolicy(acl.Config{Tenants: []acl.TenantConfig{
+		{Name: "alpha", LinkIDs: []uint32{1001}, Rules: []acl.RuleConfig{{Name: "lo", CIDRs: []string{"127.0.0.0/8"}}}},
+		{Name: "beta", LinkIDs: []uint32{1002}, RequireAuth: true,
+			Users: []acl.UserConfig{{Name: "bob", BCrypt: string(hash)}},
+			Rules: []acl.RuleConfig{{Name: "lo", CIDRs: []string{"127.0.0.0/8"}}}},
+	}}))
 	origin := strings.TrimPrefix(helloOrigin(t), "http://")
 	echo := startEcho(t)
 	refused := freePort(t) // nothing listens there

@@ -13,7 +13,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/egressd/egressd/acl"
-	"github.com/egressd/egressd/proxy"
+	"github.com/egressd/egressd/internal/lockedbuf"
 )
 
 // TestEveryResponseCarriesRequestID: a relayed 200, a CONNECT's 200 and a
@@ -118,11 +118,8 @@ func TestRefusedProxyHeaderWarnsWithPeer(t *testing.T) {
 func TestSquidLineCannotBeForged(t *testing.T) {
 	t.Parallel()
 	o := helloOrigin(t)
-	var buf syncBuffer
-	p := startProxy(t, func(_ testing.TB, _ *proxy.Config, d *proxy.Deps) {
-		d.LogFormat = "squid_extended"
-		d.AccessWriter = &buf
-	})
+	var buf lockedbuf.Buffer
+	p := startProxy(t, withAccessFormat("squid_extended", &buf))
 	forged := "mallory\n1700000000.000      0 10.9.9.9 TCP_MISS/200 0 GET http://forged.test/ - HIER_NONE/- -"
 	cred := base64.StdEncoding.EncodeToString([]byte(forged + ":x"))
 	host := strings.TrimPrefix(o, "http://")

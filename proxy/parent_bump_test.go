@@ -17,23 +17,23 @@ import (
 // The child knows no names, so a direct redial would fail on DNS.
 func TestParentProxyCarriesInspectedTunnelAndItsRedial(t *testing.T) {
 	const host = "api.origin.test"
-	pki := newInspPKI(t)
-	o := startInspOrigin(t, pki.leaf(t, inspLeafSpec{names: []string{host}}, nil),
+	pki := newTrustSet(t)
+	o := startTLSOrigin(t, pki.leaf(t, leafSpec{names: []string{host}}, nil),
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Connection", "close") // every request needs a new upstream connection
 			io.WriteString(w, "inspected "+r.URL.Path)
 		}))
 	parent := startProxy(t, withResolver(loopbackResolver(host)))
 	phost, pport, _ := net.SplitHostPort(parent.addr)
-	child := startInspProxyObs(t, pki, acl.TLSInspectionConfig{Mode: "bump"}, nil, func(c *acl.Config) {
+	child := startProxy(t, withInspection(pki, acl.TLSInspectionConfig{Mode: "bump"}), withACL(func(c *acl.Config) {
 		c.Tenants[0].Rules = []acl.RuleConfig{
 			{Name: "names", Domains: []string{host}},
 			{Name: "parent", CIDRs: []string{phost + "/32"}, Ports: []string{pport}},
 		}
 		c.Tenants[0].UpstreamProxy = &acl.UpstreamProxyConfig{URL: "http://" + parent.addr}
-	}, &inspCounter{}, withResolver(loopbackResolver()))
+	}), withResolver(loopbackResolver()))
 
-	tc, err := inspTLSVia(child.addr, host+":"+o.port, host, pki.corpPool)
+	tc, err := tlsVia(child.addr, host+":"+o.port, host, pki.corpPool)
 	if err != nil {
 		t.Fatal(err)
 	}

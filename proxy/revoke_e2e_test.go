@@ -66,9 +66,7 @@ func TestReloadClosesTunnelsAndKeepAlivesItNowDenies(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	echo := startEcho(t)
 	origin := strings.TrimPrefix(helloOrigin(t), "http://")
-	p := startProxy(t, twoTenantMetrics(reg), func(tb testing.TB, _ *proxy.Config, d *proxy.Deps) {
-		d.Policy = revokePolicy(tb, true)
-	})
+	p := startProxy(t, withMetrics(reg), withDeps(func(d *proxy.Deps) { d.Policy = revokePolicy(t, true) }))
 
 	tun, tbr := tunnelVia(t, p, alphaLinkID, echo)
 	keep := dialPP(t, p.addr, alphaLinkID)

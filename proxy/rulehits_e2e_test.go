@@ -19,14 +19,11 @@ func TestRuleHitsCountPerConfiguredRule(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, metrics.BuildInfo{Version: "test"})
 	res := loopbackResolver("ok.origin.test", "listed.origin.test")
-	var pol *acl.Policy
-	p := startProxy(t, withResolver(res), func(tb testing.TB, _ *proxy.Config, d *proxy.Deps) {
-		cfg := testACL()
-		cfg.DenyFeeds = []acl.DenyFeedConfig{{Name: "ti", File: feedFile(tb, "listed.origin.test\n")}}
-		cfg.Tenants[0].Rules = append([]acl.RuleConfig{{Name: "no-post", Action: "deny", Methods: []string{"POST"}}}, cfg.Tenants[0].Rules...)
-		pol = compilePolicy(tb, cfg)
-		d.Policy, d.Metrics = pol, m
-	})
+	cfg := testACL()
+	cfg.DenyFeeds = []acl.DenyFeedConfig{{Name: "ti", File: feedFile(t, "listed.origin.test\n")}}
+	cfg.Tenants[0].Rules = append([]acl.RuleConfig{{Name: "no-post", Action: "deny", Methods: []string{"POST"}}}, cfg.Tenants[0].Rules...)
+	pol := compilePolicy(t, cfg)
+	p := startProxy(t, withResolver(res), withDeps(func(d *proxy.Deps) { d.Policy, d.Metrics = pol, m }))
 	m.SetTenants(pol.Tenants())
 	m.SetRules(pol.RuleNames())
 	origin := strings.TrimPrefix(helloOrigin(t), "http://")
@@ -56,7 +53,7 @@ func TestRuleHitsCountPerConfiguredRule(t *testing.T) {
 		t.Errorf("%d rule_hits series, want %d", n, len(want))
 	}
 	// A reload that drops a rule drops its series.
-	cfg := testACL()
+	cfg = testACL()
 	cfg.Tenants[0].Rules = cfg.Tenants[0].Rules[:1]
 	m.SetRules(compilePolicy(t, cfg).RuleNames())
 	if got := metricValue(t, reg, "egressd_rule_hits_total", map[string]string{"rule": "test-names"}); got != 0 {

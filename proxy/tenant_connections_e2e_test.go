@@ -18,18 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/egressd/egressd/acl"
-	"github.com/egressd/egressd/metrics"
 	"github.com/egressd/egressd/proxy"
 )
-
-// twoTenantMetrics is a fresh registry with alpha and beta declared.
-func twoTenantMetrics(reg *prometheus.Registry) proxyOption {
-	return func(_ testing.TB, _ *proxy.Config, d *proxy.Deps) {
-		m := metrics.New(reg, metrics.BuildInfo{})
-		m.SetTenants([]string{"alpha", "beta"})
-		d.Metrics = m
-	}
-}
 
 // openIdle opens n connections that send a PROXY header with linkID and
 // then nothing: what a tenant holding idle sockets does.
@@ -98,16 +88,14 @@ func TestTenantHoldingIdleSocketsCannotStarveItsNeighbours(t *testing.T) {
 			reg := prometheus.NewRegistry()
 			origin := helloOrigin(t)
 			lo := []acl.RuleConfig{{Name: "loopback-origins", CIDRs: []string{"127.0.0.0/8"}}}
-			p := startProxy(t, twoTenantMetrics(reg), withConfig(func(c *proxy.Config) {
+			p := startProxy(t, withMetrics(reg), withConfig(func(c *proxy.Config) {
 				requiredPP(c)
 				c.ProxyHeaderTimeout = 5 * time.Second
 				c.MaxConnections = global
-			}), func(tb testing.TB, _ *proxy.Config, d *proxy.Deps) {
-				d.Policy = compilePolicy(tb, acl.Config{Tenants: []acl.TenantConfig{
-					{Name: "alpha", LinkIDs: []uint32{alphaLinkID}, Rules: lo, Limits: acl.LimitsConfig{MaxConnections: tc.limit}},
-					{Name: "beta", LinkIDs: []uint32{betaLinkID}, Rules: lo},
-				}})
-			})
+			}), withPolicy(acl.Config{Tenants: []acl.TenantConfig{
+				{Name: "alpha", LinkIDs: []uint32{alphaLinkID}, Rules: lo, Limits: acl.LimitsConfig{MaxConnections: tc.limit}},
+				{Name: "beta", LinkIDs: []uint32{betaLinkID}, Rules: lo},
+			}}))
 
 			// alpha tries to take every slot the proxy has.
 			held := openIdle(t, p.addr, alphaLinkID, global)

@@ -93,26 +93,26 @@ func TestChunkedRequestTrailersReachTheOrigin(t *testing.T) {
 }
 
 func TestChunkedRequestTrailersInsideABump(t *testing.T) {
-	pki := newInspPKI(t)
+	pki := newTrustSet(t)
 	o := &trailerRecorder{}
-	origin := startInspOrigin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test"}}, nil), o)
-	s := startInspProxy(t, pki, acl.TLSInspectionConfig{Mode: "bump"}, nil, nil)
+	origin := startTLSOrigin(t, pki.leaf(t, leafSpec{names: []string{"api.origin.test"}}, nil), o)
+	s := startProxy(t, withInspection(pki, acl.TLSInspectionConfig{Mode: "bump"}))
 	authority := "api.origin.test:" + origin.port
-	tc, err := inspTLSVia(s.addr, authority, "api.origin.test", pki.corpPool)
+	tc, err := tlsVia(s.addr, authority, "api.origin.test", pki.corpPool)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tc.Close()
 	tc.SetDeadline(time.Now().Add(ioTimeout))
 	checkTrailerExchange(t, o, tc, bufio.NewReader(tc), chunkedWithTrailers("/upload", authority))
-	inspCheckFields(t, s.waitKind(t, "bumped", "api.origin.test", "/upload"), map[string]string{"status": "200", "method": "POST"})
+	checkAccessFields(t, s.waitKind(t, "bumped", "api.origin.test", "/upload"), map[string]string{"status": "200", "method": "POST"})
 }
 
 func TestH2RequestTrailersInsideABump(t *testing.T) {
-	pki := newInspPKI(t)
+	pki := newTrustSet(t)
 	o := &trailerRecorder{}
-	origin := startH2Origin(t, pki.leaf(t, inspLeafSpec{names: []string{"api.origin.test"}}, nil), o)
-	s := startInspProxy(t, pki, acl.TLSInspectionConfig{Mode: "bump"}, nil, nil)
+	origin := startH2Origin(t, pki.leaf(t, leafSpec{names: []string{"api.origin.test"}}, nil), o)
+	s := startProxy(t, withInspection(pki, acl.TLSInspectionConfig{Mode: "bump"}))
 	pr, pw := io.Pipe()
 	req, _ := http.NewRequest("POST", "https://api.origin.test:"+origin.port+"/upload", pr)
 	req.Trailer = http.Header{"X-Checksum": nil}

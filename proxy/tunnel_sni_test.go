@@ -24,16 +24,15 @@ import (
 // requests to an inspected host past its path rules. When both names are
 // inspected the tunnel is bumped for the SNI. Every line carries the SNI.
 func TestSNIOnSpliceListDoesNotEscapeInspection(t *testing.T) {
-	pki := newInspPKI(t)
+	pki := newTrustSet(t)
 	names := []string{"api.origin.test", "spliced.origin.test", "burst.origin.test"}
-	o := startInspOrigin(t, pki.leaf(t, inspLeafSpec{names: names}, nil),
+	o := startTLSOrigin(t, pki.leaf(t, leafSpec{names: names}, nil),
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "origin "+r.URL.Path) }))
-	s := startInspProxy(t, pki, acl.TLSInspectionConfig{Mode: "bump", Splice: []string{"spliced.origin.test"}}, nil,
-		func(c *acl.Config) {
-			c.Tenants[0].Rules = append([]acl.RuleConfig{
-				{Name: "no-admin", Action: "deny", Domains: []string{"api.origin.test", "burst.origin.test"}, Paths: []string{"/admin"}},
-			}, c.Tenants[0].Rules...)
-		})
+	s := startProxy(t, withInspection(pki, acl.TLSInspectionConfig{Mode: "bump", Splice: []string{"spliced.origin.test"}}), withACL(func(c *acl.Config) {
+		c.Tenants[0].Rules = append([]acl.RuleConfig{
+			{Name: "no-admin", Action: "deny", Domains: []string{"api.origin.test", "burst.origin.test"}, Paths: []string{"/admin"}},
+		}, c.Tenants[0].Rules...)
+	}))
 
 	tests := []struct {
 		name, connect, sni string
@@ -50,7 +49,7 @@ func TestSNIOnSpliceListDoesNotEscapeInspection(t *testing.T) {
 			// origin's own certificate, so only the proxy can stop it.
 			roots := pki.originPool.Clone()
 			roots.AddCert(pki.corpCA)
-			tconn, err := inspTLSVia(s.addr, tc.connect+":"+o.port, tc.sni, roots)
+			tconn, err := tlsVia(s.addr, tc.connect+":"+o.port, tc.sni, roots)
 			if !tc.wantBump {
 				if err == nil {
 					resp, body := exchange(t, tconn, bufio.NewReader(tconn), "GET /admin HTTP/1.1\r\nHost: "+tc.sni+"\r\nConnection: close\r\n\r\n", "GET")
@@ -61,7 +60,7 @@ func TestSNIOnSpliceListDoesNotEscapeInspection(t *testing.T) {
 					t.Errorf("origin served %d requests", n)
 				}
 				e := s.waitKind(t, "connect", tc.connect, "")
-				inspCheckFields(t, e, map[string]string{"status": "200", "error": "sni_inspection_mismatch", "sni": tc.sni})
+				checkAccessFields(t, e, map[string]string{"status": "200", "error": "sni_inspection_mismatch", "sni": tc.sni})
 				return
 			}
 			if err != nil {
@@ -78,18 +77,18 @@ func TestSNIOnSpliceListDoesNotEscapeInspection(t *testing.T) {
 			}
 			tconn.Close()
 			e := s.waitKind(t, "bumped_tunnel", tc.connect, "")
-			inspCheckFields(t, e, map[string]string{"sni": tc.sni, "error": "<absent>"})
+			checkAccessFields(t, e, map[string]string{"sni": tc.sni, "error": "<absent>"})
 		})
 	}
 	// A matching SNI is logged too.
-	tconn, err := inspTLSVia(s.addr, "spliced.origin.test:"+o.port, "spliced.origin.test", pki.originPool)
+	tconn, err := tlsVia(s.addr, "spliced.origin.test:"+o.port, "spliced.origin.test", pki.originPool)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tconn.Close()
 	s.waitAccess(t, "spliced tunnel with its SNI", func(e map[string]any) bool {
-		return inspField(e, "kind") == "connect" && inspField(e, "host") == "spliced.origin.test" &&
-			inspField(e, "sni") == "spliced.origin.test" && inspField(e, "error") == "<absent>"
+		return accessField(e, "kind") == "connect" && accessField(e, "host") == "spliced.origin.test" &&
+			accessField(e, "sni") == "spliced.origin.test" && accessField(e, "error") == "<absent>"
 	})
 }
 
@@ -117,9 +116,9 @@ func partialHello(t *testing.T, sni string, n int) []byte {
 // upstream receives nothing. Under sni_check report it is spliced and the
 // line says the SNI went unchecked.
 func TestIncompleteClientHelloIsNotSpliced(t *testing.T) {
-	pki := newInspPKI(t)
+	pki := newTrustSet(t)
 	var got atomic.Int64
-	port := inspPort(t, startTCPServer(t, func(c *net.TCPConn) {
+	port := portOf(t, startTCPServer(t, func(c *net.TCPConn) {
 		n, _ := io.Copy(c, c) // an echo that never speaks first
 		got.Add(n)
 	}))
@@ -142,9 +141,9 @@ func TestIncompleteClientHelloIsNotSpliced(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := startInspProxy(t, pki, tc.ti, func(c *tlsinspect.Config) { c.NonTLS = tc.nonTLS }, nil)
+			s := startProxy(t, withInspection(pki, tc.ti), withInspectConfig(func(c *tlsinspect.Config) { c.NonTLS = tc.nonTLS }))
 			before := got.Load()
-			c, br, err := inspTunnel(s.addr, "echo.origin.test:"+port)
+			c, br, err := openTunnel(s.addr, "echo.origin.test:"+port)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -164,7 +163,7 @@ func TestIncompleteClientHelloIsNotSpliced(t *testing.T) {
 				expectClosed(t, c, 5*time.Second)
 			}
 			e := s.waitKind(t, "connect", "echo.origin.test", "")
-			inspCheckFields(t, e, map[string]string{"status": "200", "error": tc.wantErr})
+			checkAccessFields(t, e, map[string]string{"status": "200", "error": tc.wantErr})
 			if !tc.wantPass {
 				time.Sleep(100 * time.Millisecond)
 				if n := got.Load() - before; n != 0 {
@@ -174,7 +173,7 @@ func TestIncompleteClientHelloIsNotSpliced(t *testing.T) {
 					t.Errorf("want one event for the refused tunnel; events: %v", s.events.All())
 				}
 			}
-			if m := s.obs.mints.Load(); m != 0 {
+			if m := s.mints.mints.Load(); m != 0 {
 				t.Errorf("%d leaves minted, want 0", m)
 			}
 		})

@@ -19,7 +19,6 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/egressd/egressd/acl"
-	"github.com/egressd/egressd/proxy"
 )
 
 func bcryptOf(tb testing.TB, pw string) string {
@@ -113,12 +112,10 @@ func TestTwoTenantsSharingEveryOriginNeverSeeEachOther(t *testing.T) {
 		requests = 15
 	)
 	lo := []acl.RuleConfig{{Name: "loopback-origins", CIDRs: []string{"127.0.0.0/8"}}}
-	p := startProxy(t, func(tb testing.TB, _ *proxy.Config, d *proxy.Deps) {
-		d.Policy = compilePolicy(tb, acl.Config{Tenants: []acl.TenantConfig{
-			{Name: "alpha", LinkIDs: []uint32{alphaLinkID}, Rules: lo, Users: []acl.UserConfig{{Name: "alice", BCrypt: bcryptOf(tb, "alice-pw")}}},
-			{Name: "beta", LinkIDs: []uint32{betaLinkID}, Rules: lo, Users: []acl.UserConfig{{Name: "bob", BCrypt: bcryptOf(tb, "bob-pw")}}},
-		}})
-	})
+	p := startProxy(t, withPolicy(acl.Config{Tenants: []acl.TenantConfig{
+		{Name: "alpha", LinkIDs: []uint32{alphaLinkID}, Rules: lo, Users: []acl.UserConfig{{Name: "alice", BCrypt: bcryptOf(t, "alice-pw")}}},
+		{Name: "beta", LinkIDs: []uint32{betaLinkID}, Rules: lo, Users: []acl.UserConfig{{Name: "bob", BCrypt: bcryptOf(t, "bob-pw")}}},
+	}}))
 	o := startRecordingOrigin(t)
 	var mixed int32
 	var mixedMu sync.Mutex
