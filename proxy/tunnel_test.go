@@ -138,6 +138,22 @@ func TestConnectFailures(t *testing.T) {
 	}
 }
 
+// A server-speaks-first protocol (SSH, SMTP) through CONNECT with the
+// default policy: the banner should arrive promptly.
+func TestServerFirstBannerIsPrompt(t *testing.T) {
+	banner := startTCPServer(t, func(c *net.TCPConn) {
+		io.WriteString(c, "SSH-2.0-test\r\n")
+		io.Copy(io.Discard, c)
+	})
+	p := startProxy(t)
+	_, br := connectVia(t, p, banner)
+	start := time.Now()
+	line, err := br.ReadString('\n')
+	if el := time.Since(start); err != nil || el > time.Second {
+		t.Fatalf("banner %q after %s (%v), want it within 1s", line, el, err)
+	}
+}
+
 func TestTunnelIdleTimeout(t *testing.T) {
 	t.Parallel()
 	echo := startEcho(t)
