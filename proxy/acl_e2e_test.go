@@ -1,7 +1,6 @@
 package proxy_test
 
 import (
-	"bufio"
 	"context"
 	"io"
 	"net"
@@ -90,12 +89,7 @@ func TestPolicySwapKeepsOpenTunnelWhenRevocationIsOff(t *testing.T) {
 	off := false
 	p := startProxy(t, twoTenants(), withConfig(func(c *proxy.Config) { c.RevokeOnReload = &off }))
 	echo := startEcho(t)
-	c := dialPP(t, p.addr, 1001)
-	br := bufio.NewReader(c)
-	io.WriteString(c, "CONNECT "+echo+" HTTP/1.1\r\nHost: "+echo+"\r\n\r\n")
-	if resp, err := http.ReadResponse(br, &http.Request{Method: "CONNECT"}); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("CONNECT: %v %v", resp, err)
-	}
+	c, br := connectAs(t, p, 1001, echo)
 	p.srv.SetPolicy(compilePolicy(t, acl.Config{Tenants: []acl.TenantConfig{
 		{Name: "alpha", LinkIDs: []uint32{1001}}, // default deny
 	}}))

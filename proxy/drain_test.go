@@ -46,17 +46,6 @@ func expectRefused(t *testing.T, addr string) {
 	})
 }
 
-func echoOnce(t *testing.T, c net.Conn, br *bufio.Reader, msg string) {
-	t.Helper()
-	if _, err := io.WriteString(c, msg); err != nil {
-		t.Fatalf("write %q: %v", msg, err)
-	}
-	buf := make([]byte, len(msg))
-	if _, err := io.ReadFull(br, buf); err != nil || string(buf) != msg {
-		t.Fatalf("echo %q, %v; want %q", buf, err, msg)
-	}
-}
-
 // TestDrainLetsTunnelsFinish: once a drain starts, readiness fails and the
 // listener refuses new connections, but open tunnels keep working until
 // their clients finish, and then Shutdown returns nil before its deadline.

@@ -915,12 +915,7 @@ func TestConnectionLimit(t *testing.T) {
 		c.MaxConnections, c.TenantConnectionShare = 2, 1
 	}))
 	for range 2 {
-		c := dialPP(t, p.addr, demoLinkID)
-		br := bufio.NewReader(c)
-		fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", echo, echo)
-		if resp, err := http.ReadResponse(br, &http.Request{Method: "CONNECT"}); err != nil || resp.StatusCode != 200 {
-			t.Fatalf("tunnel under the cap: %v %v", resp, err)
-		}
+		connectAs(t, p, demoLinkID, echo) // under the cap
 	}
 	c := dialPP(t, p.addr, demoLinkID)
 	br := bufio.NewReader(c)

@@ -608,25 +608,36 @@ func startTCPServer(t testing.TB, fn func(c *net.TCPConn)) string {
 	return ln.Addr().String()
 }
 
-// openTunnel opens CONNECT target through the proxy and returns the raw
-// conn after the 200. It returns errors instead of failing so goroutines
-// can use it.
+// connectOn sends CONNECT target on c and reads the response head; it
+// returns the reader positioned after a 200. It returns errors instead of
+// failing so goroutines can use it.
+func connectOn(c net.Conn, target string) (*bufio.Reader, error) {
+	br := bufio.NewReader(c)
+	if _, err := io.WriteString(c, "CONNECT "+target+" HTTP/1.1\r\nHost: "+target+"\r\n\r\n"); err != nil {
+		return nil, fmt.Errorf("CONNECT %s: %w", target, err)
+	}
+	resp, err := http.ReadResponse(br, &http.Request{Method: "CONNECT"})
+	if err != nil {
+		return nil, fmt.Errorf("CONNECT %s: %w", target, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("CONNECT %s: status %d", target, resp.StatusCode)
+	}
+	return br, nil
+}
+
+// openTunnel dials the proxy and opens CONNECT target (connectOn); the
+// conn is closed on error.
 func openTunnel(proxyAddr, target string) (net.Conn, *bufio.Reader, error) {
 	c, err := net.DialTimeout("tcp", proxyAddr, ioTimeout)
 	if err != nil {
 		return nil, nil, fmt.Errorf("dial proxy: %w", err)
 	}
 	c.SetDeadline(time.Now().Add(ioTimeout))
-	br := bufio.NewReader(c)
-	fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", target, target)
-	resp, err := http.ReadResponse(br, &http.Request{Method: "CONNECT"})
+	br, err := connectOn(c, target)
 	if err != nil {
 		c.Close()
-		return nil, nil, fmt.Errorf("CONNECT %s: %w", target, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		c.Close()
-		return nil, nil, fmt.Errorf("CONNECT %s: status %d", target, resp.StatusCode)
+		return nil, nil, err
 	}
 	return c, br, nil
 }
@@ -641,6 +652,18 @@ func connectVia(t testing.TB, p *testProxy, target string) (*net.TCPConn, *bufio
 	}
 	t.Cleanup(func() { c.Close() })
 	return c.(*net.TCPConn), br
+}
+
+// connectAs is connectVia from a consumer behind a private endpoint: the
+// connection starts with a PROXY v2 header carrying linkID.
+func connectAs(t testing.TB, p *testProxy, linkID uint32, target string) (*net.TCPConn, *bufio.Reader) {
+	t.Helper()
+	c := dialPP(t, p.addr, linkID)
+	br, err := connectOn(c, target)
+	if err != nil {
+		t.Fatalf("link %d: %v", linkID, err)
+	}
+	return c, br
 }
 
 // curl runs the real curl with a clean environment (-q skips any
@@ -669,6 +692,27 @@ func portOf(t testing.TB, addr string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// echoes reports whether msg, written into a tunnel to an echo server,
+// comes back whole within ioTimeout.
+func echoes(c net.Conn, br *bufio.Reader, msg string) bool {
+	c.SetDeadline(time.Now().Add(ioTimeout))
+	if _, err := c.Write([]byte(msg)); err != nil {
+		return false
+	}
+	buf := make([]byte, len(msg))
+	_, err := io.ReadFull(br, buf)
+	return err == nil && string(buf) == msg
+}
+
+// echoOnce is echoes for the test goroutine: it fails the test when the
+// echo does not come back whole.
+func echoOnce(t testing.TB, c net.Conn, br *bufio.Reader, msg string) {
+	t.Helper()
+	if !echoes(c, br, msg) {
+		t.Fatalf("%q did not come back whole through the tunnel", msg)
+	}
 }
 
 // freePort returns a loopback port nothing listens on right now.

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/base64"
 	"io"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -74,12 +73,7 @@ func TestMetricsAfterScriptedSession(t *testing.T) {
 	}
 
 	// One tunnel from alpha: 5 bytes up, echoed 5 bytes down.
-	c := dialPP(t, p.addr, 1001)
-	br := bufio.NewReader(c)
-	io.WriteString(c, "CONNECT "+echo+" HTTP/1.1\r\nHost: "+echo+"\r\n\r\n")
-	if resp, err := http.ReadResponse(br, &http.Request{Method: "CONNECT"}); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("CONNECT: %v %v", resp, err)
-	}
+	c, br := connectAs(t, p, 1001, echo)
 	io.WriteString(c, "hello")
 	c.CloseWrite()
 	if got, _ := io.ReadAll(br); string(got) != "hello" {

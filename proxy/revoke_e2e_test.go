@@ -5,9 +5,7 @@ package proxy_test
 
 import (
 	"bufio"
-	"io"
 	"net"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -32,29 +30,13 @@ func revokePolicy(t testing.TB, alphaRule bool) *acl.Policy {
 // tunnelVia opens a CONNECT tunnel with a PROXY header for linkID.
 func tunnelVia(t *testing.T, p *testProxy, linkID uint32, target string) (*net.TCPConn, *bufio.Reader) {
 	t.Helper()
-	c := dialPP(t, p.addr, linkID)
-	br := bufio.NewReader(c)
-	io.WriteString(c, "CONNECT "+target+" HTTP/1.1\r\nHost: "+target+"\r\n\r\n")
-	resp, err := http.ReadResponse(br, &http.Request{Method: "CONNECT"})
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("CONNECT %s for link %d: %v %v", target, linkID, resp, err)
-	}
+	c, br := connectAs(t, p, linkID, target)
 	// The first bytes decide the tunnel (splice, since they are not TLS);
 	// a silent client would be closed at the ClientHello timeout.
 	if !echoes(c, br, "first") {
 		t.Fatalf("tunnel for link %d does not echo", linkID)
 	}
 	return c, br
-}
-
-func echoes(c net.Conn, br *bufio.Reader, msg string) bool {
-	c.SetDeadline(time.Now().Add(ioTimeout))
-	if _, err := c.Write([]byte(msg)); err != nil {
-		return false
-	}
-	buf := make([]byte, len(msg))
-	_, err := io.ReadFull(br, buf)
-	return err == nil && string(buf) == msg
 }
 
 // TestReloadClosesTunnelsAndKeepAlivesItNowDenies: alpha holds a CONNECT
