@@ -120,7 +120,7 @@ type testProxy struct {
 	done   chan error // Serve's return value
 
 	pki   *trustSet    // withInspection's trust world, else nil
-	mints *mintCounter // the inspector's event counts, else nil
+	certs *certCounter // the inspector's event counts, else nil
 }
 
 // proxyBuild is what startProxy assembles before proxy.New: the options
@@ -138,7 +138,7 @@ type proxyBuild struct {
 	// Set by withInspection: the inspector is loaded after the options.
 	inspect *tlsinspect.Config
 	pki     *trustSet
-	mints   *mintCounter
+	certs   *certCounter
 }
 
 type proxyOption func(*proxyBuild)
@@ -245,7 +245,7 @@ func startProxy(t testing.TB, opts ...proxyOption) *testProxy {
 		t.Fatalf("listen: %v", err)
 	}
 	p := &testProxy{srv: srv, addr: ln.Addr().String(), access: access, events: events, done: make(chan error, 1),
-		pki: b.pki, mints: b.mints}
+		pki: b.pki, certs: b.certs}
 	go func() { p.done <- srv.Serve(ln) }()
 	t.Cleanup(func() { p.shutdown(t) })
 	return p

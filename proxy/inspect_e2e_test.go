@@ -103,7 +103,7 @@ func TestBumpedCurlByteForByte(t *testing.T) {
 		t.Errorf("origin served %d requests, want 2", n)
 	}
 	// The second curl run is a new tunnel to the same host: a cache hit.
-	if m, h := s.mints.mints.Load(), s.mints.hits.Load(); m != 1 || h != 1 {
+	if m, h := s.certs.mints.Load(), s.certs.hits.Load(); m != 1 || h != 1 {
 		t.Errorf("mints=%d hits=%d, want 1 mint and 1 cache hit for two tunnels to one host", m, h)
 	}
 }
@@ -213,7 +213,7 @@ func TestSplicedShowsOriginCertificate(t *testing.T) {
 			t.Errorf("spliced host logged as %s: %v", k, e)
 		}
 	}
-	if m, miss := s.mints.mints.Load(), s.mints.misses.Load(); m != 0 || miss != 0 {
+	if m, miss := s.certs.mints.Load(), s.certs.misses.Load(); m != 0 || miss != 0 {
 		t.Errorf("mints=%d cache misses=%d for a spliced host, want 0", m, miss)
 	}
 }
@@ -291,7 +291,7 @@ func TestBumpUpstreamVerificationFails(t *testing.T) {
 			if n := o.requests.Load(); n != 0 {
 				t.Errorf("origin served %d requests, want none", n)
 			}
-			if m := s.mints.mints.Load(); m != 0 {
+			if m := s.certs.mints.Load(); m != 0 {
 				t.Errorf("%d leaves minted for an upstream that failed verification, want 0", m)
 			}
 			e := s.waitKind(t, "bumped_tunnel", tc.host, "")
@@ -393,7 +393,7 @@ func TestConcurrentFirstHandshakesMintOnce(t *testing.T) {
 		}
 		return &cert, nil
 	}}, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
-	s := startProxy(t, withInspection(pki, acl.TLSInspectionConfig{Mode: "bump"}), withMintCounter(&mintCounter{mintDelay: 300 * time.Millisecond}))
+	s := startProxy(t, withInspection(pki, acl.TLSInspectionConfig{Mode: "bump"}), withCertCounter(&certCounter{mintDelay: 300 * time.Millisecond}))
 	target := "burst.origin.test:" + o.port
 
 	start := make(chan struct{})
@@ -433,10 +433,10 @@ func TestConcurrentFirstHandshakesMintOnce(t *testing.T) {
 	if n := arrived.Load(); n != clients {
 		t.Errorf("origin saw %d handshakes, want %d: each tunnel verifies its own upstream", n, clients)
 	}
-	if m := s.mints.mints.Load(); m != 1 {
+	if m := s.certs.mints.Load(); m != 1 {
 		t.Errorf("%d mints for %d concurrent first handshakes, want exactly 1", m, clients)
 	}
-	if got := s.mints.hits.Load() + s.mints.misses.Load(); got != clients {
+	if got := s.certs.hits.Load() + s.certs.misses.Load(); got != clients {
 		t.Errorf("cache hits+misses = %d, want one lookup per tunnel (%d)", got, clients)
 	}
 }
@@ -564,7 +564,7 @@ func TestNonTLSInBumpedConnect(t *testing.T) {
 			}
 			e := s.waitKind(t, "connect", "echo.origin.test", "")
 			checkAccessFields(t, e, map[string]string{"error": tc.wantError, "status": "200"})
-			if m := s.mints.mints.Load(); m != 0 {
+			if m := s.certs.mints.Load(); m != 0 {
 				t.Errorf("%d leaves minted for a non-TLS tunnel, want 0", m)
 			}
 		})

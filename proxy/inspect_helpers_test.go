@@ -129,9 +129,9 @@ func startTLSOriginConfig(t testing.TB, cfg *tls.Config, h http.Handler) *tlsOri
 	return o
 }
 
-// mintCounter counts the inspector's events; it is the Observer the
-// proxy would adapt to Prometheus.
-type mintCounter struct {
+// certCounter is the inspector's Observer in tests: it counts minted
+// certificates and cache hits and misses.
+type certCounter struct {
 	mints, hits, misses atomic.Int64
 	// mintDelay stalls each mint before its leaf reaches the cache (the
 	// inspector reports MintDuration first), widening the window in which
@@ -139,13 +139,13 @@ type mintCounter struct {
 	mintDelay time.Duration
 }
 
-func (c *mintCounter) MintDuration(time.Duration) {
+func (c *certCounter) MintDuration(time.Duration) {
 	c.mints.Add(1)
 	time.Sleep(c.mintDelay)
 }
-func (c *mintCounter) CacheHit()     { c.hits.Add(1) }
-func (c *mintCounter) CacheMiss()    { c.misses.Add(1) }
-func (c *mintCounter) CacheSize(int) {}
+func (c *certCounter) CacheHit()     { c.hits.Add(1) }
+func (c *certCounter) CacheMiss()    { c.misses.Add(1) }
+func (c *certCounter) CacheSize(int) {}
 
 // originNames are the fake names an inspecting test proxy resolves to
 // 127.0.0.1.
@@ -156,13 +156,14 @@ var originNames = []string{
 
 // withInspection gives tenant demo the inspection settings ti and the
 // proxy an inspector built from pki, counting its events in a fresh
-// mintCounter (p.mints), and resolves originNames to loopback. Options
+// certCounter (p.certs), and resolves originNames to loopback. Options
 // after it may edit the tlsinspect section (withInspectConfig), swap the
-// counter (withMintCounter) or the resolver.
+// counter (withCertCounter) or the resolver. A withPolicy must come
+// before it: it replaces the tenant whose settings this one sets.
 func withInspection(pki *trustSet, ti acl.TLSInspectionConfig) proxyOption {
 	return func(b *proxyBuild) {
 		b.inspect = &tlsinspect.Config{CACert: pki.corpCAPath, CAKey: pki.corpKey, UpstreamRoots: []string{pki.originRootPath}}
-		b.pki, b.mints = pki, &mintCounter{}
+		b.pki, b.certs = pki, &certCounter{}
 		b.acl.Tenants[0].TLSInspection = ti
 		b.deps.Resolver = loopbackResolver(originNames...)
 	}
@@ -173,15 +174,15 @@ func withInspectConfig(f func(*tlsinspect.Config)) proxyOption {
 	return func(b *proxyBuild) { f(b.inspect) }
 }
 
-// withMintCounter makes c the inspector's Observer.
-func withMintCounter(c *mintCounter) proxyOption {
-	return func(b *proxyBuild) { b.mints = c }
+// withCertCounter makes c the inspector's Observer.
+func withCertCounter(c *certCounter) proxyOption {
+	return func(b *proxyBuild) { b.certs = c }
 }
 
 // loadInspector builds the inspector withInspection asked for.
 func (b *proxyBuild) loadInspector() {
 	b.t.Helper()
-	insp, err := tlsinspect.Load(*b.inspect, b.mints)
+	insp, err := tlsinspect.Load(*b.inspect, b.certs)
 	if err != nil {
 		b.t.Fatalf("tlsinspect.Load: %v", err)
 	}

@@ -173,7 +173,7 @@ func TestIncompleteClientHelloIsNotSpliced(t *testing.T) {
 					t.Errorf("want one event for the refused tunnel; events: %v", s.events.All())
 				}
 			}
-			if m := s.mints.mints.Load(); m != 0 {
+			if m := s.certs.mints.Load(); m != 0 {
 				t.Errorf("%d leaves minted, want 0", m)
 			}
 		})
