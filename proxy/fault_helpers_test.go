@@ -1,9 +1,9 @@
 package proxy_test
 
 // Helpers for the reliability suite (faults, bounds, soak, prologue fuzz):
-// a metrics registry per proxy, dialers and resolvers that misbehave on
-// purpose, metric lookups by label, and a bounded leak check. Everything
-// here talks to 127.0.0.0/8 only.
+// a dialer that fails the test when asked for anything but loopback,
+// metric lookups by label, a panic count, and a bounded leak check.
+// Everything here talks to 127.0.0.0/8 only.
 
 import (
 	"context"
