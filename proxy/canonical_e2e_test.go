@@ -31,10 +31,7 @@ func denyAdminAndPost(c *acl.Config) {
 // empty segments, and method case are normalised before the rules match
 // (bypass 4), and refused with 400 where no single reading exists.
 func TestOtherSpellingsOfADeniedRequestAreDenied(t *testing.T) {
-	o := startRawOrigin(t, func(c net.Conn, _ *bufio.Reader, _ string) bool {
-		c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
-		return true
-	})
+	o := okOrigin(t)
 	_, port, _ := net.SplitHostPort(o.addr)
 	p := startProxy(t, withResolver(loopbackResolver("api.origin.test")), withACL(denyAdminAndPost))
 	for _, tc := range []struct {
@@ -72,10 +69,7 @@ func TestOtherSpellingsOfADeniedRequestAreDenied(t *testing.T) {
 // path and Host the policy decided and the log shows, not the client's
 // spelling of them (bypasses 4 and 6).
 func TestUpstreamRequestIsTheCanonicalOne(t *testing.T) {
-	o := startRawOrigin(t, func(c net.Conn, _ *bufio.Reader, _ string) bool {
-		c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
-		return true
-	})
+	o := okOrigin(t)
 	port := portOf(t, o.addr)
 	p := startProxy(t, withResolver(loopbackResolver("ok.origin.test")))
 	for _, tc := range []struct {
@@ -163,10 +157,7 @@ func TestBumpedRequestsCarryTheTunnelsHost(t *testing.T) {
 // for those requests, also when the request names a host that resolves
 // there, and a CONNECT by that name is not such a request (bypass 3).
 func TestInternalRangeIsOpenOnlyForTheRequestsItsRuleNames(t *testing.T) {
-	o := startRawOrigin(t, func(c net.Conn, _ *bufio.Reader, _ string) bool {
-		c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
-		return true
-	})
+	o := okOrigin(t)
 	port := portOf(t, o.addr)
 	p := startProxy(t, withResolver(loopbackResolver("svc.origin.test")), withACL(func(c *acl.Config) {
 		c.Tenants[0].Rules = []acl.RuleConfig{

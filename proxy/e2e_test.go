@@ -449,10 +449,7 @@ func TestMessageFraming(t *testing.T) {
 // delimited by the close, and an HTTP/1.0 origin, to 1.1 and 1.0 clients.
 func TestCloseDelimitedAndHTTP10(t *testing.T) {
 	t.Parallel()
-	closeDelimited := startRawOrigin(t, func(c net.Conn, _ *bufio.Reader, _ string) bool {
-		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the origin closes")
-		return false
-	})
+	closeDelimited := answeringOrigin(t, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the origin closes", false)
 	http10 := startRawOrigin(t, func(c net.Conn, _ *bufio.Reader, _ string) bool {
 		io.WriteString(c, "HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello")
 		return true // an HTTP/1.0 response without keep-alive must still not be pooled
@@ -536,10 +533,7 @@ func TestExpectContinue(t *testing.T) {
 		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\ngot %s", 4+n, b)
 		return true
 	})
-	refuses := startRawOrigin(t, func(c net.Conn, _ *bufio.Reader, _ string) bool {
-		io.WriteString(c, "HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n\r\n")
-		return false
-	})
+	refuses := answeringOrigin(t, "HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n\r\n", false)
 
 	t.Run("origin sends 100: client waits for it before the body", func(t *testing.T) {
 		host := strings.TrimPrefix(honours, "http://")
@@ -732,10 +726,7 @@ func TestUpstreamEdgeCases(t *testing.T) {
 		return false
 	})
 	hangsUp := startRawOrigin(t, func(net.Conn, *bufio.Reader, string) bool { return false })
-	notHTTP := startRawOrigin(t, func(c net.Conn, _ *bufio.Reader, _ string) bool {
-		io.WriteString(c, "SSH-2.0-OpenSSH_9.6\r\n\r\n")
-		return false
-	})
+	notHTTP := answeringOrigin(t, "SSH-2.0-OpenSSH_9.6\r\n\r\n", false)
 	p := startProxy(t, withConfig(func(c *proxy.Config) { c.ResponseHeaderTimeout = 300 * time.Millisecond }))
 
 	tests := []struct {
@@ -781,10 +772,7 @@ func TestUpstreamEdgeCases(t *testing.T) {
 // An origin response with conflicting Content-Length values is never
 // relayed; the client must get a 502, and the access log must not say 200.
 func TestConflictingUpstreamContentLength(t *testing.T) {
-	o := startRawOrigin(t, func(c net.Conn, _ *bufio.Reader, _ string) bool {
-		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!")
-		return false
-	})
+	o := answeringOrigin(t, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", false)
 	p := startProxy(t)
 	c := dial(t, p.addr)
 	br := bufio.NewReader(c)

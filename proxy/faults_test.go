@@ -448,10 +448,7 @@ func TestSecretsNeverLeave(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	origin := startRawOrigin(t, func(c net.Conn, _ *bufio.Reader, _ string) bool {
-		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
-		return true
-	})
+	origin := answeringOrigin(t, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", true)
 	echo := startEcho(t)
 	p := startProxy(t, withACL(func(c *acl.Config) {
 		c.Tenants[0].RequireAuth = true

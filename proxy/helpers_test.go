@@ -492,6 +492,23 @@ func startRawOrigin(t testing.TB, h rawHandler) *rawOrigin {
 	return o
 }
 
+// answeringOrigin is a rawOrigin that sends response to every request;
+// keep says whether the connection may carry another.
+func answeringOrigin(t testing.TB, response string, keep bool) *rawOrigin {
+	t.Helper()
+	return startRawOrigin(t, func(c net.Conn, _ *bufio.Reader, _ string) bool {
+		io.WriteString(c, response)
+		return keep
+	})
+}
+
+// okOrigin answers every request with 200 "ok" on a keep-alive
+// connection; its heads let a test prove a refused request never reached it.
+func okOrigin(t testing.TB) *rawOrigin {
+	t.Helper()
+	return answeringOrigin(t, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", true)
+}
+
 // connSet tracks a test server's connections so cleanup can cut the ones
 // a proxy still holds in its idle pool instead of waiting out a deadline.
 type connSet struct {

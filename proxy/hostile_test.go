@@ -19,16 +19,6 @@ import (
 	"github.com/egressd/egressd/proxy"
 )
 
-// okOrigin answers every request with 200 "ok" and records the heads it
-// received, so a test can prove a refused request never reached it.
-func okOrigin(t *testing.T) *rawOrigin {
-	t.Helper()
-	return startRawOrigin(t, func(c net.Conn, _ *bufio.Reader, _ string) bool {
-		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-		return true
-	})
-}
-
 // assertServes checks that a normal request on a new connection still
 // succeeds: a hostile connection must never take the listener down.
 func assertServes(t *testing.T, p *testProxy, o *rawOrigin, linkID uint32) {

@@ -99,10 +99,7 @@ func TestOnlyListedUpgradesAreForwarded(t *testing.T) {
 // request whose upgrade was removed would open a pipe the policy refused.
 func TestSwitchWithoutAnUpgradeIsRefused(t *testing.T) {
 	t.Parallel()
-	o := startRawOrigin(t, func(c net.Conn, _ *bufio.Reader, _ string) bool {
-		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n")
-		return false
-	})
+	o := answeringOrigin(t, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n", false)
 	p := startProxy(t)
 	c := dial(t, p.addr)
 	br := bufio.NewReader(c)
